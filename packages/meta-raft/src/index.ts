@@ -1,0 +1,2 @@
+export * from './core/index.js';
+export * as lincheck from './lincheck/index.js';
