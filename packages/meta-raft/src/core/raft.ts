@@ -37,6 +37,13 @@ export interface RaftConfig {
   readonly promoteLagMax?: number;
   /** Ticks to wait for a snapshot to be acknowledged before trying again. */
   readonly snapshotTicksMax?: number;
+  /**
+   * The application's state as of the applied index, for a follower that fell behind the
+   * compacted log. When set, a snapshot is built fresh at the moment one is needed, so the
+   * application never keeps a serialized copy of its state around between compactions.
+   * Without it, the newest snapshot given to `createSnapshot` is sent.
+   */
+  readonly snapshotSource?: () => Uint8Array;
 }
 
 /** What a restarted node recovers from its storage. */
@@ -308,15 +315,19 @@ export class RaftCore {
     if (this.role === 'leader' && pr && pr.state === 'replicate') pr.becomeProbe();
   }
 
-  /** Builds a snapshot of the application state at the applied index. */
+  /** Builds a snapshot of the application state at the applied index, and keeps it to send. */
   createSnapshot(data: Uint8Array): Snapshot {
     this.assertNotOutstanding();
+    const snapshot = this.snapshotAtApplied(data);
+    if (!this.log.snapshot || this.log.snapshot.meta.index < snapshot.meta.index) this.log.snapshot = snapshot;
+    return snapshot;
+  }
+
+  private snapshotAtApplied(data: Uint8Array): Snapshot {
     const index = this.log.applied;
     const term = this.log.term(index);
     assert(term !== undefined, `no term for applied index ${index}`);
-    const snapshot: Snapshot = { meta: { index, term, conf: this.conf }, data };
-    if (!this.log.snapshot || this.log.snapshot.meta.index < index) this.log.snapshot = snapshot;
-    return snapshot;
+    return { meta: { index, term, conf: this.conf }, data };
   }
 
   /** Forgets log entries up to `index`; they must be covered by a snapshot. */
@@ -836,7 +847,7 @@ export class RaftCore {
     const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.cfg.appendEntriesMax, this.cfg.appendBytesMax);
     if (prevTerm === undefined || entries === undefined) {
       if (!pr.recentActive) return false;
-      const snapshot = this.log.snapshot;
+      const snapshot = this.cfg.snapshotSource ? this.snapshotAtApplied(this.cfg.snapshotSource()) : this.log.snapshot;
       assert(snapshot !== null, `entries before ${pr.next} are compacted but there is no snapshot`);
       this.send({ ...emptyMessage('snap', this.id, to, this.term), snapshot });
       pr.becomeSnapshot(snapshot.meta.index);

@@ -82,6 +82,7 @@ export function configFromSeed(seed: number): SimConfig {
     inboxMax: r.pick([64, 1024]),
     snapshotEvery: r.pick([10, 40, 150, 1000]),
     compactKeep: r.pick([0, 3, 40]),
+    snapshotFromSource: r.chance(0.5),
   };
   const network: NetworkProfile = {
     delayMsMin: 1,

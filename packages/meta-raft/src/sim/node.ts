@@ -51,6 +51,8 @@ export interface NodeTuning {
   readonly snapshotEvery: number;
   /** Entries kept behind the snapshot for slow followers. */
   readonly compactKeep: number;
+  /** Build snapshots for lagging followers fresh from the state machine (`snapshotSource`). */
+  readonly snapshotFromSource?: boolean;
 }
 
 type InboxItem =
@@ -94,7 +96,12 @@ export class SimNode {
 
   /** Starts the node: from its disk if it has one, else as a bootstrap member or a joiner. */
   start(initialVoters: readonly NodeId[] | null): void {
-    const config: RaftConfig = { ...this.tuning.raft, id: this.id, seed: this.seed + this.restarts * 7919 };
+    const config: RaftConfig = {
+      ...this.tuning.raft,
+      id: this.id,
+      seed: this.seed + this.restarts * 7919,
+      ...(this.tuning.snapshotFromSource ? { snapshotSource: () => this.kv.snapshot() } : {}),
+    };
     const disk = this.storage.load();
     if (!this.storage.isEmpty()) {
       const applied = disk.snapshot ? disk.snapshot.meta.index : 0;

@@ -3,10 +3,10 @@ import { Scenario } from './scenario.js';
 
 const snapshotting = { snapshotEvery: 10, compactKeep: 0 };
 
-t.test('snapshot install: a follower kept down until the leader compacted past it catches up', async (t) => {
-  const seed = 401;
+for (const snapshotFromSource of [false, true]) t.test(`snapshot install: a follower kept down until the leader compacted past it catches up (${snapshotFromSource ? 'snapshot built when needed' : 'stored snapshot'})`, async (t) => {
+  const seed = snapshotFromSource ? 404 : 401;
   t.comment(`seed ${seed}`);
-  const s = new Scenario({ nodes: 3, seed, tuning: snapshotting });
+  const s = new Scenario({ nodes: 3, seed, tuning: { ...snapshotting, snapshotFromSource } });
   const leader = s.awaitLeader();
   s.one('before', 3);
   const follower = s.ids.find((id) => id !== leader)!;
