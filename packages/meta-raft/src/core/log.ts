@@ -177,11 +177,14 @@ export class RaftLog {
     this.unstableSnapshot = snapshot;
   }
 
-  /** Drops entries up to `index`, which must be applied and covered by the newest snapshot. */
-  compact(index: number): void {
+  /**
+   * Drops entries up to `index`, which must be applied and covered by a snapshot: the newest one
+   * kept here, or (`coveredBySource`) one the application builds on demand at its applied index.
+   */
+  compact(index: number, coveredBySource = false): void {
     if (index <= this.offset) return;
     assert(index <= this.applied, `compact ${index} beyond applied ${this.applied}`);
-    assert(this.snapshot !== null && this.snapshot.meta.index >= index, `compact ${index} is not covered by a snapshot`);
+    assert(coveredBySource || (this.snapshot !== null && this.snapshot.meta.index >= index), `compact ${index} is not covered by a snapshot`);
     const term = this.term(index)!;
     this.entries = this.entries.slice(index - this.offset);
     this.offset = index;

@@ -330,10 +330,10 @@ export class RaftCore {
     return { meta: { index, term, conf: this.conf }, data };
   }
 
-  /** Forgets log entries up to `index`; they must be covered by a snapshot. */
+  /** Forgets log entries up to `index`; they must be covered by a snapshot (or `snapshotSource`). */
   compact(index: number): void {
     this.assertNotOutstanding();
-    this.log.compact(index);
+    this.log.compact(index, this.cfg.snapshotSource !== undefined);
   }
 
   // ---------------------------------------------------------------- output

@@ -1,0 +1,140 @@
+/**
+ * One datasource's segments: its slots in timeline order (start, end, version, partition), so
+ * that listing or marking one datasource never scans the others, an interval lookup is a binary
+ * search on start, and the timeline needs no sort. The overshadowed flags and the summary are
+ * computed on demand and cached until the datasource changes.
+ */
+import { overshadowedFlags, type Interval } from '@cairn/shared';
+import type { DatasourceSummary } from './results.js';
+import type { SegmentTable } from './segment-table.js';
+
+export class DatasourceIndex {
+  /** Slots in timeline order. */
+  slots: number[] = [];
+  /** The longest segment duration seen: a segment overlapping [s, e) starts after s - maxSpanMs. */
+  private maxSpanMs = 0;
+  private flags: Uint8Array | null = null;
+  private cachedSummary: DatasourceSummary | null = null;
+
+  constructor(
+    readonly name: string,
+    public createdAt: number,
+  ) {}
+
+  /** Adds new slots (of segments already in the table), keeping timeline order. */
+  insert(table: SegmentTable, added: number[]): void {
+    if (added.length === 0) return;
+    const cmp = (a: number, b: number) => table.compare(a, b);
+    added.sort(cmp);
+    for (const s of added) this.maxSpanMs = Math.max(this.maxSpanMs, table.end(s) - table.start(s));
+    const slots = this.slots;
+    if (slots.length === 0 || cmp(slots[slots.length - 1]!, added[0]!) < 0) {
+      // The usual case: ingestion publishes newer time ranges, which go at the end.
+      for (const s of added) slots.push(s);
+    } else {
+      const merged = new Array<number>(slots.length + added.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < slots.length && j < added.length) merged[k++] = cmp(slots[i]!, added[j]!) < 0 ? slots[i++]! : added[j++]!;
+      while (i < slots.length) merged[k++] = slots[i++]!;
+      while (j < added.length) merged[k++] = added[j++]!;
+      this.slots = merged;
+    }
+    this.changed();
+  }
+
+  /** Drops the cached timeline and summary; call after any change to this datasource's segments. */
+  changed(): void {
+    this.flags = null;
+    this.cachedSummary = null;
+  }
+
+  /** Rebuilds timeline order after a bulk load. */
+  sortAfterLoad(table: SegmentTable): void {
+    this.slots.sort((a, b) => table.compare(a, b));
+    for (const s of this.slots) this.maxSpanMs = Math.max(this.maxSpanMs, table.end(s) - table.start(s));
+    this.changed();
+  }
+
+  /** Per position in `slots`: 1 when complete higher versions of used segments overshadow it. */
+  overshadowed(table: SegmentTable): Uint8Array {
+    if (this.flags === null || this.flags.length !== this.slots.length) this.flags = overshadowedFlags(table, this.slots);
+    return this.flags;
+  }
+
+  /** Positions [lo, hi) of `slots` that may overlap `interval` (a superset; callers filter on end). */
+  overlapping(table: SegmentTable, interval: Interval): [number, number] {
+    return [this.firstStartAtLeast(table, interval.start - this.maxSpanMs), this.firstStartAtLeast(table, interval.end)];
+  }
+
+  /** Positions [lo, hi) of `slots` that start within `interval` (contained ones are among them). */
+  startingWithin(table: SegmentTable, interval: Interval): [number, number] {
+    return [this.firstStartAtLeast(table, interval.start), this.firstStartAtLeast(table, interval.end)];
+  }
+
+  private firstStartAtLeast(table: SegmentTable, t: number): number {
+    let lo = 0;
+    let hi = this.slots.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (table.start(this.slots[mid]!) < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The position of a slot of this datasource in `slots` (binary search in timeline order). */
+  positionOf(table: SegmentTable, slot: number): number {
+    let lo = 0;
+    let hi = this.slots.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (table.compare(this.slots[mid]!, slot) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The `partitions` of an existing segment of (start, end, version), or undefined when there is none. */
+  groupPartitions(table: SegmentTable, start: number, end: number, version: string): number | undefined {
+    const cmp = (s: number): number =>
+      table.start(s) - start || table.end(s) - end || (table.version(s) < version ? -1 : table.version(s) > version ? 1 : 0);
+    let lo = 0;
+    let hi = this.slots.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmp(this.slots[mid]!) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.slots.length && cmp(this.slots[lo]!) === 0 ? table.partitions(this.slots[lo]!) : undefined;
+  }
+
+  summary(table: SegmentTable): DatasourceSummary {
+    if (this.cachedSummary !== null) return this.cachedSummary;
+    let usedSegments = 0;
+    let usedBytes = 0;
+    let usedRows = 0;
+    let minStart = Infinity;
+    let maxEnd = -Infinity;
+    for (const s of this.slots) {
+      if (!table.used(s)) continue;
+      usedSegments++;
+      usedBytes += table.size(s);
+      usedRows += table.rows(s);
+      if (table.start(s) < minStart) minStart = table.start(s);
+      if (table.end(s) > maxEnd) maxEnd = table.end(s);
+    }
+    this.cachedSummary = {
+      name: this.name,
+      createdAt: this.createdAt,
+      usedSegments,
+      unusedSegments: this.slots.length - usedSegments,
+      usedBytes,
+      usedRows,
+      minStart: usedSegments > 0 ? minStart : null,
+      maxEnd: usedSegments > 0 ? maxEnd : null,
+    };
+    return this.cachedSummary;
+  }
+}

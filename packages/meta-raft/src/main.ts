@@ -1,0 +1,139 @@
+import { randomInt } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from './http/app.js';
+import { catalogMachines } from './node/catalog-machine.js';
+import { ConfigError, loadClusterConfig } from './node/cluster-config.js';
+import { createLogger } from './node/logger.js';
+import { NodeMetrics } from './node/metrics.js';
+import { RaftNode } from './node/raft-node.js';
+import { RaftStorage } from './node/raft-storage.js';
+import { PeerTransport } from './node/transport.js';
+import { VERSION } from './version.js';
+
+/**
+ * cairn-meta: one member of the metadata group.
+ *   cairn-meta --config cluster.json --id m1 --data DIR
+ * The only place that binds a port. SIGTERM is graceful: a leader hands leadership to its most
+ * up-to-date follower before it exits.
+ */
+const USAGE = 'usage: cairn-meta --config cluster.json --id m1 --data DIR';
+const SHUTDOWN_TRANSFER_MS = 2000;
+
+function parseArgs(argv: readonly string[]): { config: string; id: string; data: string } {
+  const args: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    if (!['--config', '--id', '--data'].includes(a)) throw new ConfigError(`unknown argument ${a}; ${USAGE}`);
+    const v = argv[++i];
+    if (v === undefined || v.startsWith('--')) throw new ConfigError(`${a} needs a value; ${USAGE}`);
+    args[a.slice(2)] = v;
+  }
+  for (const k of ['config', 'id', 'data']) if (!args[k]) throw new ConfigError(`missing --${k}; ${USAGE}`);
+  return { config: args['config']!, id: args['id']!, data: args['data']! };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const config = loadClusterConfig(args.config);
+  const self = config.meta.find((m) => m.id === args.id);
+  if (!self) throw new ConfigError(`--id ${args.id} is not a meta member in ${args.config} (members: ${config.meta.map((m) => m.id).join(', ')})`);
+  const log = createLogger({ node: self.id });
+  const dataDir = resolve(args.data);
+  mkdirSync(dataDir, { recursive: true });
+  let storage: RaftStorage;
+  try {
+    storage = await RaftStorage.open(join(dataDir, 'raft'));
+  } catch (err) {
+    throw new ConfigError(`cannot open ${join(dataDir, 'raft')}: ${(err as Error).message} (is another cairn-meta using it?)`);
+  }
+  const metrics = new NodeMetrics();
+  // The node and the transport refer to each other through these closures.
+  let node: RaftNode<ReturnType<typeof catalogMachines.fromRecords>> | null = null;
+  const transport = new PeerTransport(self.id, config.meta, config.auth.peerToken, {
+    unreachable: (peer) => node?.reportUnreachable(peer),
+    snapshotStatus: (peer, ok) => {
+      metrics.snapshotsSent.inc({ result: ok ? 'ok' : 'failed' });
+      node?.reportSnapshot(peer, ok);
+    },
+  }, log);
+  node = new RaftNode({
+    id: self.id,
+    voters: config.meta.map((m) => m.id),
+    storage,
+    machines: catalogMachines,
+    send: (messages) => transport.send(messages),
+    log,
+    ...config.raft,
+    seed: randomInt(2 ** 31),
+    onReady: (info) => metrics.onReady(info),
+    onFatal: (err) => {
+      log.fatal({ err }, 'stopping: the raft loop failed');
+      process.exit(70);
+    },
+  });
+  await node.start();
+
+  const app = buildApp({ node, config, self, metrics, log, version: VERSION });
+  const url = new URL(self.url);
+  const server = serve({ fetch: app.fetch, hostname: url.hostname, port: Number(url.port || 80) });
+  await new Promise<void>((res, rej) => {
+    server.once('listening', () => res());
+    server.once('error', rej);
+  });
+  const addr = server.address() as AddressInfo;
+  log.info({ url: self.url, port: addr.port, version: VERSION }, 'cairn-meta listening');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const n = node!;
+    if (n.core.role === 'leader') {
+      const target = bestFollower(n);
+      if (target) {
+        const moved = await n.transferLeadership(target, SHUTDOWN_TRANSFER_MS).catch(() => false);
+        log.info({ target, moved }, 'leadership transfer before exit');
+      }
+    }
+    transport.close();
+    server.close();
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    await n.stop();
+    await storage.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** The voter with the most of the leader's log, to hand leadership to. */
+function bestFollower(node: RaftNode<never> | RaftNode<ReturnType<typeof catalogMachines.fromRecords>>): string | null {
+  let best: string | null = null;
+  let bestMatch = -1;
+  for (const id of node.core.conf.voters) {
+    if (id === node.id) continue;
+    const match = node.core.progressOf(id)?.match ?? 0;
+    if (match > bestMatch) {
+      best = id;
+      bestMatch = match;
+    }
+  }
+  return best;
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`cairn-meta: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`cairn-meta: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

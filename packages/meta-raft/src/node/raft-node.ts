@@ -1,0 +1,452 @@
+import { applyConfChange, decodeConfChange, RaftCore } from '../core/index.js';
+import type { ConfState, Entry, HardState, Message, NodeId, Ready, Role } from '../core/index.js';
+import { decodeRecords, encodeRecords } from './codec.js';
+import type { Logger } from './logger.js';
+import type { RaftStorage, RecordWrite } from './raft-storage.js';
+
+/** What the node replicates; the catalog in production. */
+export interface StateMachine {
+  /** Applies a committed entry's data; deterministic, synchronous, never throws on bad input. */
+  apply(data: Uint8Array, at: { index: number; term: number }): { result: unknown; writes: readonly RecordWrite[] };
+  /** The whole state as records, sorted by key (snapshots). */
+  records(): Iterable<[string, string]>;
+}
+
+export interface StateMachineFactory<S extends StateMachine> {
+  fromRecords(records: Iterable<[string, string]>): S;
+  /** Loads from batches read back from disk, without holding them all at once. */
+  load(batches: AsyncIterable<[string, string][]>): Promise<S>;
+}
+
+export interface RaftNodeOptions<S extends StateMachine> {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly storage: RaftStorage;
+  readonly machines: StateMachineFactory<S>;
+  readonly send: (messages: readonly Message[]) => void;
+  readonly log: Logger;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly compactEvery: number;
+  readonly compactKeep: number;
+  readonly seed: number;
+  readonly onReady?: (info: ReadyInfo) => void;
+  /** The loop hit an invariant violation or a disk error: the process must stop. */
+  readonly onFatal: (err: Error) => void;
+}
+
+/** What a metrics collector learns from each Ready. */
+export interface ReadyInfo {
+  readonly role: Role;
+  readonly term: number;
+  readonly leader: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly leaderChanged: boolean;
+  readonly entriesPersisted: number;
+  readonly applyLatenciesMs: readonly number[];
+  readonly snapshotInstalled: boolean;
+  readonly compacted: boolean;
+}
+
+/** A request the node could not carry out; `code` maps onto an HTTP status at the edge. */
+export class RaftError extends Error {
+  override name = 'RaftError';
+  constructor(
+    readonly code: 'NOT_LEADER' | 'NO_LEADER' | 'OVERLOADED' | 'TIMEOUT' | 'NOT_COMMITTED' | 'STOPPED',
+    message: string,
+    readonly leader: NodeId = '',
+  ) {
+    super(message);
+  }
+}
+
+type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
+
+type InboxItem =
+  | { kind: 'messages'; messages: readonly Message[] }
+  | { kind: 'propose'; data: Uint8Array; waiter: Waiter<unknown>; at: number }
+  | { kind: 'read'; waiter: Waiter<void> }
+  | { kind: 'transfer'; target: NodeId; waiter: Waiter<boolean> }
+  | { kind: 'snapshot-status'; peer: NodeId; ok: boolean }
+  | { kind: 'unreachable'; peer: NodeId };
+
+const INBOX_ITEMS_MAX = 20_000;
+const ITEMS_PER_READY_MAX = 4096;
+const REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * The driver that runs the pure Raft core with real time and a real disk: a ticker, a bounded
+ * inbox, and a loop that steps everything queued, then for each Ready applies the committed
+ * entries to the state machine, writes entries, hard state, record changes and applied index in
+ * one LevelDB batch (synced when the Ready needs it) before sending any of its messages, then
+ * answers waiting clients and advances. Everything queued while a batch is on disk goes into the
+ * next Ready: proposals commit in groups.
+ */
+export class RaftNode<S extends StateMachine> {
+  readonly id: NodeId;
+  core!: RaftCore;
+  machine!: S;
+  private readonly inbox: InboxItem[] = [];
+  private pendingTicks = 0;
+  private running = false;
+  private stopped = false;
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly proposals = new Map<number, { term: number; waiter: Waiter<unknown>; at: number }>();
+  private readonly readsByContext = new Map<string, Waiter<void>[]>();
+  private confirmedReads: { index: number; waiters: Waiter<void>[] }[] = [];
+  private readSeq = 0;
+  /** Membership after each applied conf change, to record the conf at a compaction point. */
+  private confHistory: { index: number; conf: ConfState }[] = [];
+  private lastCompaction = 0;
+  private lastLeader: NodeId = '';
+  private fatal: Error | null = null;
+  private transfer: { target: NodeId; waiter: Waiter<boolean> } | null = null;
+
+  constructor(private readonly opts: RaftNodeOptions<S>) {
+    this.id = opts.id;
+  }
+
+  /** Recovers from disk (or bootstraps a new group) and starts ticking. */
+  async start(): Promise<void> {
+    const o = this.opts;
+    const loaded = await o.storage.load();
+    this.machine = await o.machines.load(o.storage.records());
+    const config = {
+      id: o.id,
+      electionTicks: o.electionTicks,
+      heartbeatTicks: o.heartbeatTicks,
+      seed: o.seed,
+      // A lagging follower gets the state as of now, serialized only when needed.
+      snapshotSource: () => encodeRecords(this.machine.records()),
+    };
+    if (loaded.hardState === null && loaded.entries.length === 0 && loaded.compaction === null) {
+      this.core = RaftCore.bootstrap(config, o.voters);
+      o.log.info({ voters: o.voters }, 'bootstrapped a new group');
+    } else {
+      const c = loaded.compaction;
+      this.core = new RaftCore(config, {
+        hardState: loaded.hardState ?? { term: 0, vote: '', commit: 0 },
+        snapshot: c ? { meta: { index: c.index, term: c.term, conf: c.conf }, data: new Uint8Array(0) } : null,
+        entries: loaded.entries,
+        applied: loaded.applied,
+      });
+      o.log.info({ term: this.core.term, applied: this.core.log.applied, last: this.core.log.lastIndex() }, 'recovered from disk');
+    }
+    this.lastCompaction = this.core.log.offset;
+    // Membership as of the compaction point, then after each conf change up to the applied index.
+    this.confHistory = [{ index: this.core.log.offset, conf: loaded.compaction?.conf ?? { voters: [], learners: [] } }];
+    let conf = this.confHistory[0]!.conf;
+    for (const e of loaded.entries) {
+      if (e.index > this.core.log.applied) break;
+      if (e.type !== 'conf') continue;
+      conf = applyConfChange(conf, decodeConfChange(e.data));
+      this.confHistory.push({ index: e.index, conf });
+    }
+    this.ticker = setInterval(() => {
+      this.pendingTicks++;
+      this.kick();
+    }, o.tickMs);
+    this.kick();
+  }
+
+  /** Stops ticking and fails whatever waits. The storage is closed by the owner. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const err = new RaftError('STOPPED', 'the node is shutting down');
+    for (const p of this.proposals.values()) p.waiter.reject(err);
+    this.proposals.clear();
+    for (const ws of this.readsByContext.values()) for (const w of ws) w.reject(err);
+    this.readsByContext.clear();
+    for (const c of this.confirmedReads) for (const w of c.waiters) w.reject(err);
+    this.confirmedReads = [];
+    for (const item of this.inbox.splice(0)) {
+      if (item.kind === 'propose' || item.kind === 'read' || item.kind === 'transfer') item.waiter.reject(err as Error);
+    }
+    this.transfer?.waiter.resolve(false);
+    this.transfer = null;
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Messages from peers. */
+  receive(messages: readonly Message[]): void {
+    this.enqueue({ kind: 'messages', messages });
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.enqueue({ kind: 'unreachable', peer });
+  }
+
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    this.enqueue({ kind: 'snapshot-status', peer, ok });
+  }
+
+  /** Proposes `data`; resolves with the state machine's result once it is committed and applied. */
+  propose<T = unknown>(data: Uint8Array, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
+    return this.withTimeout<T>(timeoutMs, 'the write was not applied in time; its outcome is unknown', (waiter) =>
+      this.enqueue({ kind: 'propose', data, waiter: waiter as Waiter<unknown>, at: performance.now() }));
+  }
+
+  /** Resolves once this node's state reflects every write committed before the call (ReadIndex). */
+  linearizableRead(timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
+    return this.withTimeout<void>(timeoutMs, 'the read could not be confirmed in time', (waiter) => this.enqueue({ kind: 'read', waiter }));
+  }
+
+  /** Asks the leader to hand over to `target`; resolves true once it has. */
+  transferLeadership(target: NodeId, timeoutMs = REQUEST_TIMEOUT_MS): Promise<boolean> {
+    return this.withTimeout<boolean>(timeoutMs, 'leadership transfer timed out', (waiter) => this.enqueue({ kind: 'transfer', target, waiter }));
+  }
+
+  status(): { id: NodeId; role: Role; term: number; leader: NodeId; commitIndex: number; appliedIndex: number; lastIndex: number } {
+    const c = this.core;
+    return { id: this.id, role: c.role, term: c.term, leader: c.lead, commitIndex: c.log.committed, appliedIndex: c.log.applied, lastIndex: c.log.lastIndex() };
+  }
+
+  /** The failure that stopped the loop, if any (an invariant broke: the process must exit). */
+  get failure(): Error | null {
+    return this.fatal;
+  }
+
+  private withTimeout<T>(ms: number, message: string, start: (w: Waiter<T>) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        reject(new RaftError('TIMEOUT', message, this.core?.lead ?? ''));
+      }, ms);
+      timer.unref();
+      start({
+        resolve: (v) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  private enqueue(item: InboxItem): void {
+    if (this.stopped) {
+      if (item.kind === 'propose' || item.kind === 'read' || item.kind === 'transfer') item.waiter.reject(new RaftError('STOPPED', 'the node is shutting down'));
+      return;
+    }
+    if (this.inbox.length >= INBOX_ITEMS_MAX) {
+      // Shed load explicitly: clients are told to back off, peer messages are dropped (Raft resends).
+      if (item.kind === 'propose' || item.kind === 'read' || item.kind === 'transfer') {
+        item.waiter.reject(new RaftError('OVERLOADED', `the node's inbox is full (${INBOX_ITEMS_MAX} requests)`));
+      }
+      return;
+    }
+    this.inbox.push(item);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running || this.stopped || this.fatal || !this.core) return;
+    this.running = true;
+    setImmediate(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        const ticks = Math.min(this.pendingTicks, this.opts.electionTicks);
+        this.pendingTicks = 0;
+        for (let i = 0; i < ticks; i++) this.core.tick();
+        const items = this.inbox.splice(0, ITEMS_PER_READY_MAX);
+        this.handleItems(items);
+        if (!this.core.hasReady()) {
+          if (this.inbox.length === 0 && this.pendingTicks === 0) break;
+          continue;
+        }
+        await this.handleReady(this.core.ready());
+      }
+    } catch (err) {
+      this.fatal = err as Error;
+      this.opts.log.fatal({ err }, 'raft loop failed');
+      this.running = false;
+      await this.stop();
+      this.opts.onFatal(this.fatal);
+    } finally {
+      this.running = false;
+    }
+    if (!this.stopped && (this.inbox.length > 0 || this.pendingTicks > 0)) this.kick();
+  }
+
+  private handleItems(items: readonly InboxItem[]): void {
+    const reads: Waiter<void>[] = [];
+    for (const item of items) {
+      switch (item.kind) {
+        case 'messages':
+          for (const m of item.messages) this.core.step(m);
+          break;
+        case 'propose': {
+          const r = this.core.propose(item.data);
+          if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: item.waiter, at: item.at });
+          else if (r.error === 'not-leader') item.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.message, r.leader));
+          else item.waiter.reject(new RaftError('OVERLOADED', r.message, r.leader));
+          break;
+        }
+        case 'read':
+          reads.push(item.waiter);
+          break;
+        case 'transfer':
+          if (!this.core.transferLeader(item.target)) item.waiter.resolve(false);
+          else {
+            this.transfer?.waiter.resolve(false);
+            this.transfer = { target: item.target, waiter: item.waiter };
+          }
+          break;
+        case 'snapshot-status':
+          this.core.reportSnapshot(item.peer, item.ok);
+          break;
+        case 'unreachable':
+          this.core.reportUnreachable(item.peer);
+          break;
+      }
+    }
+    if (reads.length > 0) {
+      // One ReadIndex round confirms every read queued in this batch.
+      const context = `${this.id}:${++this.readSeq}`;
+      if (this.core.readIndex(context)) this.readsByContext.set(context, reads);
+      else for (const w of reads) w.reject(new RaftError('NO_LEADER', 'no leader is known; retry', this.core.lead));
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const o = this.opts;
+    let snapshotInstalled = false;
+    if (rd.snapshot) {
+      const s = rd.snapshot;
+      this.machine = o.machines.fromRecords(decodeRecords(s.data));
+      await o.storage.installSnapshot(decodeRecords(s.data), { index: s.meta.index, term: s.meta.term, conf: s.meta.conf }, rd.hardState);
+      this.confHistory = [{ index: s.meta.index, conf: s.meta.conf }];
+      this.lastCompaction = s.meta.index;
+      snapshotInstalled = true;
+      o.log.info({ index: s.meta.index, bytes: s.data.length }, 'installed a snapshot');
+    }
+    const writes: RecordWrite[] = [];
+    const results: { entry: Entry; result: unknown }[] = [];
+    let conf = this.core.conf;
+    for (const e of rd.committed) {
+      if (e.type === 'conf') {
+        conf = applyConfChange(conf, decodeConfChange(e.data));
+        this.confHistory.push({ index: e.index, conf });
+        continue;
+      }
+      if (e.data.length === 0) {
+        results.push({ entry: e, result: undefined });
+        continue;
+      }
+      const out = this.machine.apply(e.data, { index: e.index, term: e.term });
+      for (const w of out.writes) writes.push(w);
+      results.push({ entry: e, result: out.result });
+    }
+    const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1]!.index : null;
+    await o.storage.writeReady({
+      entries: rd.entries,
+      hardState: rd.snapshot ? null : rd.hardState,
+      recordWrites: writes,
+      applied,
+      sync: rd.mustSync,
+    });
+    // Only now, with the batch on disk, may the Ready's messages leave.
+    o.send(rd.messages);
+    const latencies: number[] = [];
+    const now = performance.now();
+    for (const { entry, result } of results) {
+      const p = this.proposals.get(entry.index);
+      if (!p) continue;
+      this.proposals.delete(entry.index);
+      if (p.term === entry.term) {
+        latencies.push(now - p.at);
+        p.waiter.resolve(result);
+      } else {
+        p.waiter.reject(new RaftError('NOT_COMMITTED', 'another leader overwrote the proposal; it was not applied; retry', this.core.lead));
+      }
+    }
+    for (const rs of rd.readStates) {
+      const waiters = this.readsByContext.get(rs.context);
+      if (!waiters) continue;
+      this.readsByContext.delete(rs.context);
+      this.confirmedReads.push({ index: rs.index, waiters });
+    }
+    for (const context of rd.droppedReads) {
+      const waiters = this.readsByContext.get(context);
+      this.readsByContext.delete(context);
+      for (const w of waiters ?? []) w.reject(new RaftError('NOT_LEADER', 'leadership was lost before the read was confirmed; retry', this.core.lead));
+    }
+    this.core.advance();
+    this.serveConfirmedReads();
+    // Proposals this node made as leader that can no longer be answered here stay until applied
+    // (they may still commit); followers never have any.
+    const compacted = await this.maybeCompact();
+    const leaderChanged = this.core.lead !== this.lastLeader;
+    this.lastLeader = this.core.lead;
+    if (this.transfer && leaderChanged && this.core.lead !== '') {
+      this.transfer.waiter.resolve(this.core.lead === this.transfer.target);
+      this.transfer = null;
+    }
+    if (leaderChanged) o.log.info({ leader: this.core.lead, term: this.core.term, role: this.core.role }, 'leader changed');
+    o.onReady?.({
+      role: this.core.role,
+      term: this.core.term,
+      leader: this.core.lead,
+      commit: this.core.log.committed,
+      applied: this.core.log.applied,
+      leaderChanged,
+      entriesPersisted: rd.entries.length,
+      applyLatenciesMs: latencies,
+      snapshotInstalled,
+      compacted,
+    });
+  }
+
+  private serveConfirmedReads(): void {
+    if (this.confirmedReads.length === 0) return;
+    const applied = this.core.log.applied;
+    const waiting: typeof this.confirmedReads = [];
+    for (const c of this.confirmedReads) {
+      if (c.index <= applied) for (const w of c.waiters) w.resolve();
+      else waiting.push(c);
+    }
+    this.confirmedReads = waiting;
+  }
+
+  /** Folds the applied prefix of the log into the records every `compactEvery` entries. */
+  private async maybeCompact(): Promise<boolean> {
+    const applied = this.core.log.applied;
+    if (applied - this.lastCompaction < this.opts.compactEvery) return false;
+    const index = Math.max(this.core.log.offset, applied - this.opts.compactKeep);
+    const term = this.core.log.term(index);
+    if (term === undefined || index <= this.core.log.offset) return false;
+    const conf = this.confAt(index);
+    this.core.compact(index);
+    await this.opts.storage.compact({ index, term, conf });
+    this.lastCompaction = applied;
+    // Keep the membership at the new compaction point and every change after it.
+    this.confHistory = [{ index, conf }, ...this.confHistory.filter((c) => c.index > index)];
+    return true;
+  }
+
+  private confAt(index: number): ConfState {
+    let conf = this.confHistory[0]!.conf;
+    for (const c of this.confHistory) if (c.index <= index) conf = c.conf;
+    return conf;
+  }
+
+  /** The hard state as persisted, for tests. */
+  hardState(): HardState {
+    return this.core.hardState();
+  }
+}

@@ -1,0 +1,182 @@
+import t from 'tap';
+import { arrayColumns, isOvershadowed, overshadowedFlags, overshadowedIds, visibleSegments, type TimelineSegment } from './timeline.js';
+
+/** A tiny seeded generator (mulberry32), so that every run is replayable from the printed seed. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+let nextId = 0;
+function seg(start: number, end: number, version: string, partition = 0, partitions = 1, used = true): TimelineSegment {
+  return { id: `s${nextId++}`, start, end, version, partition, partitions, used };
+}
+
+/** The definition, instant by instant, on small integer timelines. */
+function naiveOvershadowed(segments: readonly TimelineSegment[]): Set<string> {
+  const complete = (s: TimelineSegment): boolean => {
+    const group = segments.filter((x) => x.used && x.start === s.start && x.end === s.end && x.version === s.version);
+    const required = Math.max(0, ...group.map((x) => x.partitions));
+    return required > 0 && new Set(group.filter((x) => x.partition < required).map((x) => x.partition)).size === required;
+  };
+  const out = new Set<string>();
+  for (const s of segments) {
+    let covered = s.end > s.start;
+    for (let x = s.start; x < s.end && covered; x++) {
+      covered = segments.some((o) => o.version > s.version && o.start <= x && x < o.end && complete(o));
+    }
+    if (covered) out.add(s.id);
+  }
+  return out;
+}
+
+t.test('a complete higher version overshadows', async (t) => {
+  const v1 = seg(0, 10, 'v1');
+  const v2 = seg(0, 10, 'v2');
+  t.same(visibleSegments([v1, v2]), [v2]);
+  t.ok(isOvershadowed(v1, [v1, v2]));
+  t.notOk(isOvershadowed(v2, [v1, v2]));
+});
+
+t.test('an incomplete higher version hides nothing', async (t) => {
+  const v1 = seg(0, 10, 'v1');
+  const v2a = seg(0, 10, 'v2', 0, 2);
+  t.same(visibleSegments([v1, v2a]), [v1, v2a]);
+  const v2b = seg(0, 10, 'v2', 1, 2);
+  t.same(visibleSegments([v1, v2a, v2b]), [v2a, v2b], 'complete once partition 1 arrives');
+  const v2bUnused = { ...v2b, used: false };
+  t.same(visibleSegments([v1, v2a, v2bUnused]), [v1, v2a], 'an unused partition makes the group incomplete again');
+});
+
+t.test('versions compare as strings', async (t) => {
+  const a = seg(0, 10, '2020-01-02T00:00:00.000Z');
+  const b = seg(0, 10, '2020-01-10T00:00:00.000Z');
+  const c = seg(0, 10, '10');
+  const d = seg(0, 10, '9');
+  t.same(visibleSegments([b, a]), [b]);
+  t.same(visibleSegments([c, d]), [d], '"9" > "10" lexicographically, as in Druid');
+});
+
+t.test('coverage may come from several higher groups; partial coverage keeps a segment visible', async (t) => {
+  const day = seg(0, 24, 'v1');
+  const am = seg(0, 12, 'v2');
+  const pm = seg(12, 24, 'v3');
+  t.same(visibleSegments([day, am, pm]), [am, pm], 'v2 and v3 together cover v1');
+  t.same(visibleSegments([day, am]), [day, am], 'half covered: still visible');
+  const hourGap = seg(13, 24, 'v3');
+  t.same(visibleSegments([day, am, hourGap]), [day, am, hourGap], 'a one-hour hole keeps v1 visible');
+  t.same(visibleSegments([seg(0, 12, 'v1'), seg(0, 24, 'v1')]).length, 2, 'the same version never overshadows');
+});
+
+t.test('unused segments are flagged but not visible; they never overshadow', async (t) => {
+  const v1 = seg(0, 10, 'v1', 0, 1, false);
+  const v2 = seg(0, 10, 'v2');
+  t.same([...overshadowedIds([v1, v2])], [v1.id]);
+  t.same(visibleSegments([v1, v2]), [v2]);
+  const v3 = seg(0, 10, 'v3', 0, 1, false);
+  t.same(visibleSegments([v2, v3]), [v2]);
+});
+
+t.test('unsorted input with starts far apart (the rank fallback of the sort)', async (t) => {
+  const far = 2 ** 52;
+  const segments = [seg(far, far + 10, 'v2'), seg(1, 2, 'v1'), seg(far, far + 10, 'v1'), seg(0, 3, 'v2'), seg(0, 1, 'v1', 1, 2), seg(3, 4, 'v0')];
+  t.same(
+    visibleSegments(segments).map((s) => s.id),
+    [segments[0]!.id, segments[3]!.id, segments[5]!.id],
+  );
+});
+
+t.test('datasources are kept apart', async (t) => {
+  const a = { ...seg(0, 10, 'v1'), dataSource: 'a' };
+  const b = { ...seg(0, 10, 'v2'), dataSource: 'b' };
+  t.same(visibleSegments([a, b]), [a, b]);
+});
+
+t.test('agrees with the instant-by-instant definition on random timelines', async (t) => {
+  const seed = 20240601;
+  t.comment(`seed ${seed}`);
+  const rnd = prng(seed);
+  for (let round = 0; round < 1500; round++) {
+    const segments: TimelineSegment[] = [];
+    const count = 1 + rnd(14);
+    for (let i = 0; i < count; i++) {
+      const start = rnd(12);
+      const end = start + 1 + rnd(6);
+      const partitions = 1 + rnd(3);
+      const version = `v${rnd(4)}`;
+      const partition = rnd(partitions + 1) % partitions;
+      if (segments.some((s) => s.start === start && s.end === end && s.version === version && s.partition === partition)) continue;
+      segments.push(seg(start, end, version, partition, partitions, rnd(6) !== 0));
+    }
+    const got = [...overshadowedIds(segments)].sort();
+    const want = [...naiveOvershadowed(segments)].sort();
+    if (JSON.stringify(got) !== JSON.stringify(want)) {
+      t.fail(`round ${round}: got ${got} want ${want}: ${JSON.stringify(segments)}`);
+      return;
+    }
+  }
+  t.pass('1500 random timelines');
+});
+
+t.test('a million segments (measured, not asserted)', async (t) => {
+  // 9,000 hours x 100 partitions at v1, and every 9th hour re-ingested as a complete v2 with
+  // 100 partitions: 1,000,000 segments of which the 100,000 v1 segments under v2 are overshadowed.
+  const hour = 3_600_000;
+  const n = 1_000_000;
+  const start = new Float64Array(n);
+  const end = new Float64Array(n);
+  const version: string[] = new Array(n);
+  const partition = new Int32Array(n);
+  const partitions = new Int32Array(n).fill(100);
+  const used = new Uint8Array(n).fill(1);
+  let k = 0;
+  for (let h = 0; k < n; h++) {
+    for (const v of h % 9 === 0 ? ['v1', 'v2'] : ['v1']) {
+      for (let p = 0; p < 100; p++, k++) {
+        start[k] = h * hour;
+        end[k] = (h + 1) * hour;
+        version[k] = v;
+        partition[k] = p;
+      }
+    }
+  }
+  const cols = arrayColumns({ start, end, version, partition, partitions, used });
+  const inOrder = Int32Array.from({ length: n }, (_, i) => i);
+  let t0 = performance.now();
+  const flags = overshadowedFlags(cols, inOrder);
+  const sortedMs = performance.now() - t0;
+  t.equal(flags.reduce((a, b) => a + b, 0), 100_000);
+
+  // The same segments in random order, as a client might hand them over.
+  const perm = Int32Array.from(inOrder);
+  const rnd = prng(7);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rnd(i + 1);
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  const pick = <T>(a: ArrayLike<T>, make: (n: number) => { [i: number]: T }) => {
+    const out = make(n);
+    for (let i = 0; i < n; i++) out[i] = a[perm[i]!]!;
+    return out;
+  };
+  const shuffledCols = arrayColumns({
+    start: pick(start, (m) => new Float64Array(m)) as Float64Array,
+    end: pick(end, (m) => new Float64Array(m)) as Float64Array,
+    version: pick(version, (m) => new Array<string>(m)) as string[],
+    partition: pick(partition, (m) => new Int32Array(m)) as Int32Array,
+    partitions,
+    used,
+  });
+  t0 = performance.now();
+  const flags2 = overshadowedFlags(shuffledCols, inOrder);
+  const shuffledMs = performance.now() - t0;
+  let same = true;
+  for (let i = 0; i < n; i++) if (flags2[i] !== flags[perm[i]!]) same = false;
+  t.ok(same, 'the same answer for shuffled segments');
+  t.comment(`1,000,000 segments: ${sortedMs.toFixed(0)} ms in timeline order, ${shuffledMs.toFixed(0)} ms shuffled`);
+});
