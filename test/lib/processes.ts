@@ -2,29 +2,71 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * Real processes for integration tests: spawned as leaders of their own process group (so a
  * signal reaches their children too), logging to a file of their own, and always stopped by pid,
- * also when a test fails.
+ * also when a test fails. Three layers make sure none outlives its test: `t.teardown` stops them
+ * (SIGCONT, SIGTERM, then SIGKILL), an `exit` hook SIGKILLs any group still alive when the test
+ * process exits, and a preloaded watchdog in each child kills its group if the test process
+ * itself is killed (a tap timeout ends in SIGKILL, which runs no hook).
  */
 export interface Proc {
   readonly name: string;
   readonly child: ChildProcess;
   readonly pid: number;
   readonly logFile: string;
+  /** Resolves with the exit code (null when a signal ended it). */
   readonly exited: Promise<number | null>;
+  /** undefined while running; then the exit code, or null if a signal ended it. */
   exitCode: number | null | undefined;
+  exitSignal: NodeJS.Signals | null;
 }
 
-export function startProcess(name: string, args: readonly string[], logFile: string, env: Record<string, string> = {}): Proc {
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, args, {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-    env: { ...process.env, CAIRN_LOG_LEVEL: 'info', ...env },
+const WATCHDOG = fileURLToPath(new URL('./die-with-parent.mjs', import.meta.url));
+const live = new Set<Proc>();
+let exitHook = false;
+
+/** Last resort: a test process that exits (normally or on an uncaught error) takes its groups along. */
+function installExitHook(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const p of live) {
+      try {
+        process.kill(-p.pid, 'SIGCONT');
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   });
-  closeSync(fd);
+}
+
+export interface StartOptions {
+  readonly env?: Record<string, string>;
+  /** Where stderr goes, when it should not share the log file with stdout. */
+  readonly stderrFile?: string;
+}
+
+/** Starts `node <args>` in a process group of its own, stdout (and stderr) appended to `logFile`. */
+export function startProcess(name: string, args: readonly string[], logFile: string, opts: StartOptions = {}): Proc {
+  installExitHook();
+  const out = openSync(logFile, 'a');
+  const err = opts.stderrFile ? openSync(opts.stderrFile, 'a') : out;
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [`--import=${pathToImport(WATCHDOG)}`, ...args], {
+      detached: true,
+      stdio: ['ignore', out, err],
+      env: { ...process.env, CAIRN_LOG_LEVEL: 'info', ...opts.env, CAIRN_TEST_PARENT_PID: String(process.pid) },
+    });
+  } finally {
+    closeSync(out);
+    if (err !== out) closeSync(err);
+  }
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
   const proc: Proc = {
     name,
@@ -32,12 +74,20 @@ export function startProcess(name: string, args: readonly string[], logFile: str
     pid: child.pid,
     logFile,
     exitCode: undefined,
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => {
-      proc.exitCode = code ?? (signal ? null : 0);
-      resolve(code);
+    exitSignal: null,
+    exited: new Promise((resolve) => child.once('exit', (code, sig) => {
+      proc.exitCode = code ?? (sig ? null : 0);
+      proc.exitSignal = sig;
+      live.delete(proc);
+      resolve(proc.exitCode);
     })),
   };
+  live.add(proc);
   return proc;
+}
+
+function pathToImport(path: string): string {
+  return pathToFileURL(path).href;
 }
 
 export function isRunning(p: Proc): boolean {
@@ -53,13 +103,26 @@ export function signal(p: Proc, sig: NodeJS.Signals): void {
   }
 }
 
+/** Waits for `p` to exit; false if it is still running after `timeoutMs`. */
+export async function waitExit(p: Proc, timeoutMs: number): Promise<boolean> {
+  if (!isRunning(p)) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([p.exited.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** SIGCONT (a paused process ignores SIGTERM), SIGTERM, then SIGKILL after `graceMs`. */
 export async function stopProcess(p: Proc, graceMs = 5000): Promise<void> {
   if (!isRunning(p)) return;
   signal(p, 'SIGCONT');
   signal(p, 'SIGTERM');
-  const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), graceMs).unref());
-  if ((await Promise.race([p.exited.then(() => 'done' as const), timer])) === 'late') {
+  if (!(await waitExit(p, graceMs))) {
     signal(p, 'SIGKILL');
     await p.exited;
   }
@@ -73,22 +136,26 @@ export async function killProcess(p: Proc): Promise<void> {
 
 export function logTail(p: Proc, lines = 40): string {
   try {
-    return readFileSync(p.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+    return readFileSync(p.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
   }
 }
 
-/** Ports the OS says are free right now, all distinct (held open together while chosen). */
+/**
+ * Ports the OS says are free right now, all distinct (held open together while chosen). Linux
+ * hands out listen(0) ports at random from the ephemeral range and prefers ports of the other
+ * parity for outgoing connections, so two test files asking at the same time get different ones.
+ */
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+    Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
       const s = createServer();
       s.once('error', reject);
       s.listen(0, '127.0.0.1', () => resolve(s));
     })),
   );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { RaftError } from '../node/raft-node.js';
 
@@ -42,6 +43,13 @@ export function normalizeError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof RaftError) return new ApiError(err.code, err.message, err.leader || undefined);
   if (err instanceof SyntaxError) return new ApiError('INVALID', `malformed JSON: ${err.message}`);
+  // Hono's own validators throw HTTPException: the JSON body validator throws a 400 for a body
+  // that is not JSON ("Malformed JSON in request body"). Without this it left as a 500 INTERNAL,
+  // which tells a client the server failed when the request was at fault.
+  if (err instanceof HTTPException && err.status < 500) {
+    const code = err.status === 401 ? 'UNAUTHORIZED' : err.status === 404 ? 'NOT_FOUND' : err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'INVALID';
+    return new ApiError(code, err.message || `bad request (HTTP ${err.status})`);
+  }
   return new ApiError('INTERNAL', err instanceof Error ? err.message : String(err));
 }
 

@@ -156,7 +156,12 @@ export class RaftNode<S extends StateMachine> {
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     const err = new RaftError('STOPPED', 'the node is shutting down');
-    for (const p of this.proposals.values()) p.waiter.reject(err);
+    // A proposal already handed to the core is in the log and may still commit (through the
+    // next leader): its outcome is unknown, which is TIMEOUT (504), not STOPPED (503, "retry",
+    // which clients take to mean it had no effect). Requests still in the inbox never reached
+    // the core and are STOPPED below.
+    const unknown = new RaftError('TIMEOUT', 'the node stopped before the write was applied; its outcome is unknown', this.core?.lead ?? '');
+    for (const p of this.proposals.values()) p.waiter.reject(unknown);
     this.proposals.clear();
     for (const ws of this.readsByContext.values()) for (const w of ws) w.reject(err);
     this.readsByContext.clear();

@@ -1,0 +1,92 @@
+/**
+ * Talks to the metadata group: finds the leader, follows "not the leader" hints, and retries what
+ * is safe to retry, within a bound. Writes go to the leader directly when it is known (a follower
+ * would relay them anyway); reads go to whichever member answers.
+ */
+export interface MetaMemberRef {
+  readonly id: string;
+  readonly url: string;
+}
+
+export class MetaError extends Error {
+  override name = 'MetaError';
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** Retryable: nothing happened (no leader yet, leadership moved, overloaded) or the member is unreachable. */
+const RETRYABLE_CODES = new Set(['NO_LEADER', 'NOT_LEADER', 'NOT_COMMITTED', 'OVERLOADED', 'STOPPED']);
+const ATTEMPTS_MAX = 12;
+const BACKOFF_MS_MAX = 1000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export class MetaClient {
+  private leader: string | null = null;
+
+  constructor(private readonly members: readonly MetaMemberRef[], private readonly token: string) {
+    if (members.length === 0) throw new Error('MetaClient: no meta members');
+  }
+
+  async get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  async put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
+  /**
+   * One request with bounded retries. A write is retried only when the error guarantees it had no
+   * effect (or, for idempotent writes such as a publish with an ingestion id, always).
+   */
+  async request<T>(method: string, path: string, body?: unknown, opts: { idempotent?: boolean } = {}): Promise<T> {
+    const idempotent = method === 'GET' || opts.idempotent === true;
+    let lastError: Error | null = null;
+    for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+      const member = this.pick(attempt);
+      try {
+        const res = await fetch(`${member.url}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+        const text = await res.text();
+        const json = text ? (JSON.parse(text) as unknown) : null;
+        if (res.ok) {
+          if (method !== 'GET') this.leader = res.headers.get('x-cairn-forwarded-by') ?? member.id;
+          return json as T;
+        }
+        const err = (json as { error?: { code?: string; message?: string; leader?: string } } | null)?.error;
+        const code = err?.code ?? `HTTP_${res.status}`;
+        const error = new MetaError(res.status, code, err?.message ?? `HTTP ${res.status} from ${member.url}${path}`);
+        if (!RETRYABLE_CODES.has(code)) throw error;
+        this.leader = err?.leader && this.members.some((m) => m.id === err.leader) ? err.leader : null;
+        lastError = error;
+      } catch (err) {
+        if (err instanceof MetaError) throw err;
+        // Unreachable member or timeout: a read may go elsewhere; a non-idempotent write's outcome
+        // is unknown, so it is not retried.
+        lastError = err as Error;
+        this.leader = null;
+        if (!idempotent) throw new MetaError(0, 'UNAVAILABLE', `${method} ${path} at ${member.url}: ${(err as Error).message}; its outcome is unknown`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(BACKOFF_MS_MAX, 25 * 2 ** attempt)));
+    }
+    throw new MetaError(0, 'UNAVAILABLE', `${method} ${path}: no member of the metadata group could serve it (${lastError?.message ?? 'no answer'})`);
+  }
+
+  private pick(attempt: number): MetaMemberRef {
+    const leader = this.leader ? this.members.find((m) => m.id === this.leader) : undefined;
+    if (leader) return leader;
+    return this.members[attempt % this.members.length]!;
+  }
+}

@@ -1,0 +1,30 @@
+import { LocalDeepStorage } from './local.js';
+import { S3DeepStorage } from './s3.js';
+import type { DeepStorage, LocalConfig, LocalLimits, S3Config, S3Limits } from './types.js';
+
+export { DeepStorageError } from './errors.js';
+export type { DeepStorageErrorCode } from './errors.js';
+export { isValidKey, KEY_BYTES_MAX, KEY_SEGMENT_BYTES_MAX, segmentKey, TEMP_PREFIX, validateKey } from './keys.js';
+export { sha256Hex } from './checksum.js';
+export { mapBounded } from './bounded.js';
+export { LocalDeepStorage } from './local.js';
+export { S3DeepStorage } from './s3.js';
+export { DEFAULT_LOCAL_LIMITS, DEFAULT_S3_LIMITS } from './types.js';
+export type { DeepStorage, LocalConfig, LocalLimits, S3Config, S3Limits } from './types.js';
+
+/**
+ * The deep storage a cluster file's `deepStorage` describes.
+ *
+ * @example createDeepStorage({ type: 'local', path: '/var/lib/cairn/deep' })
+ * @example createDeepStorage({ type: 's3', bucket: 'cairn', prefix: 'prod', region: 'eu-west-1', forcePathStyle: false })
+ */
+export function createDeepStorage(config: LocalConfig | S3Config, limits: Partial<LocalLimits & S3Limits> = {}): DeepStorage {
+  switch (config.type) {
+    case 'local':
+      return new LocalDeepStorage(config, limits.objectBytesMax === undefined ? {} : { objectBytesMax: limits.objectBytesMax });
+    case 's3':
+      return new S3DeepStorage(config, limits);
+    default:
+      throw new Error(`unknown deep storage type ${JSON.stringify((config as { type: unknown }).type)}`);
+  }
+}

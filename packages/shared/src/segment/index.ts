@@ -1,0 +1,3 @@
+export * from './types.js';
+export * from './segment-file.js';
+export * from './dimension-encoding.js';
