@@ -190,24 +190,24 @@ t.test('the HTTP API of a running group', async (t) => {
   });
 
   t.test('the Raft peer endpoints check the protocol version and the peer token', async (t) => {
-    const post = (headers: Record<string, string>) => fetch(`${follower}/raft/v1/messages`, {
+    const post = (headers: Record<string, string>) => fetch(`${follower}/raft/v1/stream`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({ from: 'nobody', messages: [] }),
+      headers: { 'content-type': 'application/x-cairn-raft-frames', ...headers },
+      body: new Uint8Array(0),
       signal: AbortSignal.timeout(5000),
     });
     const wrongVersion = await post({ 'x-cairn-raft-protocol': '999', authorization: `Bearer ${TEST_TOKEN}` });
     const wrongBody = (await wrongVersion.json()) as { error?: { message?: string } };
     t.equal(wrongVersion.status, 400, 'a wrong protocol version: 400');
     t.ok(isErrorBody(wrongBody, 'PROTOCOL_VERSION'), 'with code PROTOCOL_VERSION', { body: wrongBody });
-    t.match(wrongBody?.error?.message, /protocol 1.*"999".*x-cairn-raft-protocol/, 'the message says which version it speaks, which it got, and the header');
+    t.match(wrongBody?.error?.message, /protocol 2.*"999".*x-cairn-raft-protocol/, 'the message says which version it speaks, which it got, and the header');
     const noVersion = await post({ authorization: `Bearer ${TEST_TOKEN}` });
     t.equal(noVersion.status, 400, 'no protocol version: 400');
     t.ok(isErrorBody(await noVersion.json(), 'PROTOCOL_VERSION'), 'with code PROTOCOL_VERSION');
-    const noToken = await post({ 'x-cairn-raft-protocol': '1' });
+    const noToken = await post({ 'x-cairn-raft-protocol': '2' });
     t.equal(noToken.status, 401, 'no peer token: 401');
     t.ok(isErrorBody(await noToken.json(), 'UNAUTHORIZED'), 'with code UNAUTHORIZED');
-    const wrongToken = await post({ 'x-cairn-raft-protocol': '1', authorization: 'Bearer not-the-peer-token' });
+    const wrongToken = await post({ 'x-cairn-raft-protocol': '2', authorization: 'Bearer not-the-peer-token' });
     t.equal(wrongToken.status, 401, 'a wrong peer token: 401');
     await wrongToken.arrayBuffer();
     const s = await cluster.status(followerId);

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Runs the cairn CLI from its TypeScript source through tsx.
-import { register } from 'tsx/esm/api';
+// cairn: runs the compiled bundle of src/cli/main.ts (built on demand; see @cairn/shared/launch).
+import { launch } from '@cairn/shared/launch';
 
-register();
-await import('../src/cli/main.ts');
+await launch({
+  entry: new URL('../src/cli/main.ts', import.meta.url).pathname,
+  bundle: new URL('../dist/cairn.mjs', import.meta.url).pathname,
+});

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Runs cairn-meta from its TypeScript source through tsx.
-import { register } from 'tsx/esm/api';
+// cairn-meta: runs the compiled bundle of src/main.ts (built on demand; see @cairn/shared/launch).
+import { launch } from '@cairn/shared/launch';
 
-register();
-await import('../src/main.ts');
+await launch({
+  entry: new URL('../src/main.ts', import.meta.url).pathname,
+  bundle: new URL('../dist/cairn-meta.mjs', import.meta.url).pathname,
+});

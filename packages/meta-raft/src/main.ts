@@ -21,6 +21,8 @@ import { VERSION } from './version.js';
  */
 const USAGE = 'usage: cairn-meta --config cluster.json --id m1 --data DIR';
 const SHUTDOWN_TRANSFER_MS = 2000;
+/** How long an old leader keeps acknowledging its successor before it leaves. */
+const SHUTDOWN_LINGER_MS = 300;
 
 function parseArgs(argv: readonly string[]): { config: string; id: string; data: string } {
   const args: Record<string, string> = {};
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       metrics.snapshotsSent.inc({ result: ok ? 'ok' : 'failed' });
       node?.reportSnapshot(peer, ok);
     },
+    openSnapshot: (index) => node?.openSnapshot(index) ?? null,
   }, log);
   node = new RaftNode({
     id: self.id,
@@ -83,6 +86,8 @@ async function main(): Promise<void> {
   const app = buildApp({ node, config, self, metrics, log, version: VERSION });
   const url = new URL(self.url);
   const server = serve({ fetch: app.fetch, hostname: url.hostname, port: Number(url.port || 80) });
+  // Peer streams are requests that last as long as the peer is up: no request timeout.
+  (server as unknown as { requestTimeout: number }).requestTimeout = 0;
   await new Promise<void>((res, rej) => {
     server.once('listening', () => res());
     server.once('error', rej);
@@ -101,10 +106,19 @@ async function main(): Promise<void> {
       if (target) {
         const moved = await n.transferLeadership(target, SHUTDOWN_TRANSFER_MS).catch(() => false);
         log.info({ target, moved }, 'leadership transfer before exit');
+        // Keep acknowledging the new leader until it has committed in its term, and a little
+        // longer: leaving at once would make it depend on the third member alone, which may be
+        // behind or busy, for the writes that follow.
+        if (moved) {
+          await n.whenCommittedInTerm(SHUTDOWN_TRANSFER_MS).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, SHUTDOWN_LINGER_MS));
+        }
       }
     }
-    transport.close();
+    // Stop taking client requests first; the peers' streams end with the process.
     server.close();
+    await transport.drain(200);
+    transport.close();
     (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     await n.stop();
     await storage.close();

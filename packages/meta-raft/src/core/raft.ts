@@ -742,7 +742,8 @@ export class RaftCore {
   private appendProposal(type: 'normal' | 'conf', data: Uint8Array): ProposeResult {
     if (this.role !== 'leader' || !this.progress.has(this.id)) return this.refuse('not-leader', 'not the leader');
     if (this.leadTransferee !== NONE) {
-      return this.refuse('transferring', `leadership is being transferred to ${this.leadTransferee}`);
+      // The hint names the node about to lead, so clients go there directly.
+      return { ok: false, error: 'transferring', leader: this.leadTransferee, message: `leadership is being transferred to ${this.leadTransferee}` };
     }
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.length > this.cfg.uncommittedBytesMax) {
       return this.refuse('overloaded', `${this.uncommittedBytes} bytes of proposals are not committed yet`);

@@ -41,7 +41,7 @@ export function buildApp(deps: ServerDeps): OpenAPIHono {
   });
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404));
 
-  app.route('/', peerRoutes(deps.config.auth.peerToken, (messages) => deps.node.receive(messages)));
+  app.route('/', peerRoutes(deps.config.auth.peerToken, deps.node));
 
   const tooLarge = (max: number) => bodyLimit({
     maxSize: max,

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { MetaMember } from '../node/cluster-config.js';
 import { errorBody } from './errors.js';
@@ -30,37 +31,48 @@ export function forwardWritesToLeader(
   };
 }
 
+/** Keep-alive connections for relays: one request per write must not cost a TCP handshake. */
+const relayAgent = new Agent({ keepAlive: true, maxSockets: 64 });
+
 async function relay(c: Context, target: MetaMember, selfId: string): Promise<Response> {
   const url = new URL(c.req.url);
-  const dest = `${target.url.replace(/\/$/, '')}${url.pathname}${url.search}`;
+  const dest = new URL(`${url.pathname}${url.search}`, target.url);
   const headers: Record<string, string> = { [FORWARDED_HEADER]: selfId };
   for (const h of ['authorization', 'content-type']) {
     const v = c.req.header(h);
     if (v) headers[h] = v;
   }
-  const body = c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : await c.req.arrayBuffer();
+  const body = c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : Buffer.from(await c.req.arrayBuffer());
   try {
-    const res = await fetch(dest, { method: c.req.method, headers, body, signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
+    const res = await new Promise<{ status: number; type: string | undefined; body: Buffer }>((resolve, reject) => {
+      const req = request(dest, { method: c.req.method, headers, agent: relayAgent, timeout: FORWARD_TIMEOUT_MS }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (d: Buffer) => chunks.push(d));
+        r.on('end', () => resolve({ status: r.statusCode ?? 502, type: r.headers['content-type'], body: Buffer.concat(chunks) }));
+        r.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(body);
+    });
     const out = new Headers();
-    const type = res.headers.get('content-type');
-    if (type) out.set('content-type', type);
+    if (res.type) out.set('content-type', res.type);
     out.set(FORWARDED_HEADER, target.id);
-    return new Response(await res.arrayBuffer(), { status: res.status, headers: out });
+    return new Response(res.body, { status: res.status, headers: out });
   } catch (err) {
     // Only a refused connection proves the leader never saw the request: then the write had no
     // effect and 503 NOT_LEADER (retry) is the truth. Any other failure (a timeout, a reset or a
     // close while waiting for the answer) can come after the leader applied the write, so its
-    // outcome is unknown: 504 TIMEOUT, like a write that was not confirmed in time. (This used
-    // to answer 503 NOT_LEADER for every failure, telling clients a write that may have been
-    // applied certainly was not.)
+    // outcome is unknown: 504 TIMEOUT, like a write that was not confirmed in time.
     const why = describeFetchError(err);
     if (connectionRefused(err)) return c.json(errorBody('NOT_LEADER', `could not reach the leader ${target.id}: ${why}; retry`, target.id), 503);
     return c.json(errorBody('TIMEOUT', `the leader ${target.id} did not answer the relayed write (${why}); its outcome is unknown`, target.id), 504);
   }
 }
 
-/** Whether a fetch failed because the TCP connection was refused (nothing was sent). */
+/** Whether a relay failed because the TCP connection was refused (nothing was sent). */
 function connectionRefused(err: unknown): boolean {
+  if ((err as { code?: string } | null)?.code === 'ECONNREFUSED') return true;
   const cause = (err as { cause?: { code?: string; errors?: { code?: string }[] } } | null)?.cause;
   if (!cause) return false;
   if (cause.code === 'ECONNREFUSED') return true;
@@ -68,7 +80,8 @@ function connectionRefused(err: unknown): boolean {
 }
 
 function describeFetchError(err: unknown): string {
-  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  const e = err as { message?: string; code?: string; cause?: { code?: string; message?: string } };
+  if (e.code) return `${e.message ?? String(err)} (${e.code})`;
   const cause = e.cause?.code ?? e.cause?.message;
   return cause ? `${e.message ?? String(err)} (${cause})` : (e.message ?? String(err));
 }

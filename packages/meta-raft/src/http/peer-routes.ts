@@ -1,20 +1,40 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import type { Message } from '../core/index.js';
-import { decodeSnapshotMessage, fromWire } from '../node/codec.js';
-import type { WireMessage } from '../node/codec.js';
+import type { Message, SnapshotMeta } from '../core/index.js';
+import { decodeMessages, decodeRecordBatch, FrameReader } from '../node/frames.js';
 import { PROTOCOL_HEADER, RAFT_PROTOCOL_VERSION } from '../node/transport.js';
 import { requireToken } from './auth.js';
 import { errorBody } from './errors.js';
 
-const MESSAGES_BYTES_MAX = 64 << 20;
-const SNAPSHOT_BYTES_MAX = 2 ** 31 - 1;
+/** What the peer endpoints hand over to the node. */
+export interface PeerSink {
+  receive(messages: readonly Message[]): void;
+  /** Writes a snapshot's records beside the live state; the snapshot message follows once they are on disk. */
+  stageSnapshot(meta: SnapshotMeta, records: AsyncIterable<[string, string][]>): Promise<void>;
+}
+
+/** The frames of a request body as they arrive. */
+async function* frames(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Buffer> {
+  if (!body) return;
+  const reader = new FrameReader();
+  const it = body.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await it.read();
+      if (done) break;
+      for (const payload of reader.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength))) yield payload;
+    }
+  } finally {
+    it.releaseLock();
+  }
+  if (reader.pending > 0) throw new TypeError(`the stream ended inside a frame (${reader.pending} bytes left)`);
+}
 
 /**
- * The Raft peer endpoints: batches of messages, and snapshots in a request of their own. Every
- * request must carry the peer token and a protocol version this node speaks.
+ * The Raft peer endpoints: a long-lived stream of message frames per peer, and snapshots in a
+ * request of their own. Every request must carry the peer token and a protocol version this node
+ * speaks; a node refuses any other version with a 400 naming both.
  */
-export function peerRoutes(peerToken: string, receive: (messages: readonly Message[]) => void): Hono {
+export function peerRoutes(peerToken: string, sink: PeerSink): Hono {
   const app = new Hono();
   app.use('/raft/*', async (c, next) => {
     const version = c.req.header(PROTOCOL_HEADER);
@@ -24,25 +44,33 @@ export function peerRoutes(peerToken: string, receive: (messages: readonly Messa
     await next();
   });
   app.use('/raft/*', requireToken(peerToken));
-  app.post('/raft/v1/messages', bodyLimit({ maxSize: MESSAGES_BYTES_MAX, onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', 'message batch too large'), 413) }), async (c) => {
-    let body: { from?: unknown; messages?: unknown };
+
+  app.post('/raft/v1/stream', async (c) => {
     try {
-      body = await c.req.json();
-    } catch {
-      return c.json(errorBody('INVALID', 'the body is not JSON'), 400);
+      for await (const payload of frames(c.req.raw.body)) sink.receive(decodeMessages(payload));
+    } catch (err) {
+      // A peer that went away mid-frame, or sent garbage: drop the stream; it reconnects.
+      return c.json(errorBody('INVALID', `raft stream: ${(err as Error).message}`), 400);
     }
-    if (!Array.isArray(body.messages)) return c.json(errorBody('INVALID', 'messages must be an array'), 400);
-    receive((body.messages as WireMessage[]).map((m) => fromWire(m)));
     return c.body(null, 204);
   });
-  app.post('/raft/v1/snapshot', bodyLimit({ maxSize: SNAPSHOT_BYTES_MAX, onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', 'snapshot too large'), 413) }), async (c) => {
-    let message: Message;
+
+  app.post('/raft/v1/snapshot', async (c) => {
+    const it = frames(c.req.raw.body);
+    let message: Message | undefined;
     try {
-      message = decodeSnapshotMessage(new Uint8Array(await c.req.arrayBuffer()));
+      const first = await it.next();
+      if (first.done) return c.json(errorBody('INVALID', 'snapshot: empty body'), 400);
+      message = decodeMessages(first.value)[0];
+      if (!message || !message.snapshot) return c.json(errorBody('INVALID', 'snapshot: the first frame carries no snapshot message'), 400);
+      const records = (async function* () {
+        for await (const payload of it) yield decodeRecordBatch(payload);
+      })();
+      await sink.stageSnapshot(message.snapshot.meta, records);
     } catch (err) {
-      return c.json(errorBody('INVALID', `malformed snapshot: ${(err as Error).message}`), 400);
+      return c.json(errorBody('INVALID', `snapshot: ${(err as Error).message}`), 400);
     }
-    receive([message]);
+    sink.receive([message]);
     return c.body(null, 204);
   });
   return app;

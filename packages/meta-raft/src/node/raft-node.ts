@@ -1,8 +1,7 @@
 import { applyConfChange, decodeConfChange, RaftCore } from '../core/index.js';
 import type { ConfState, Entry, HardState, Message, NodeId, Ready, Role } from '../core/index.js';
-import { decodeRecords, encodeRecords } from './codec.js';
 import type { Logger } from './logger.js';
-import type { RaftStorage, RecordWrite } from './raft-storage.js';
+import type { RaftStorage, RecordBatches, RecordWrite } from './raft-storage.js';
 
 /** What the node replicates; the catalog in production. */
 export interface StateMachine {
@@ -30,7 +29,10 @@ export interface RaftNodeOptions<S extends StateMachine> {
   readonly heartbeatTicks: number;
   readonly compactEvery: number;
   readonly compactKeep: number;
+  readonly compactBytes?: number;
   readonly seed: number;
+  /** Ticks a snapshot transfer may take before the leader presumes it lost and starts over. */
+  readonly snapshotTicksMax?: number;
   readonly onReady?: (info: ReadyInfo) => void;
   /** The loop hit an invariant violation or a disk error: the process must stop. */
   readonly onFatal: (err: Error) => void;
@@ -73,6 +75,10 @@ type InboxItem =
   | { kind: 'unreachable'; peer: NodeId };
 
 const INBOX_ITEMS_MAX = 20_000;
+/** Snapshot exports (open LevelDB iterators) kept for the transport at once. */
+const EXPORTS_PENDING_MAX = 4;
+/** Ticks applied per loop turn: a stalled loop must not turn its stall into an election. */
+const TICKS_PER_TURN_MAX = 2;
 const ITEMS_PER_READY_MAX = 4096;
 const REQUEST_TIMEOUT_MS = 5000;
 
@@ -103,6 +109,14 @@ export class RaftNode<S extends StateMachine> {
   private lastLeader: NodeId = '';
   private fatal: Error | null = null;
   private transfer: { target: NodeId; waiter: Waiter<boolean> } | null = null;
+  /** Snapshot exports opened for the core, waiting for the transport to stream them. */
+  private readonly exports: { index: number; records: RecordBatches }[] = [];
+  /** A snapshot whose records were received and written beside the live state. */
+  private staged: { generation: number; index: number; term: number } | null = null;
+  private staging = false;
+  private termWaiters: Waiter<void>[] = [];
+  /** Bytes of entries applied since the last compaction. */
+  private appliedBytes = 0;
 
   constructor(private readonly opts: RaftNodeOptions<S>) {
     this.id = opts.id;
@@ -118,8 +132,10 @@ export class RaftNode<S extends StateMachine> {
       electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks,
       seed: o.seed,
-      // A lagging follower gets the state as of now, serialized only when needed.
-      snapshotSource: () => encodeRecords(this.machine.records()),
+      // A lagging follower gets the records as of now, streamed by the transport from a
+      // consistent view of the disk: nothing is serialized on the loop, nothing kept in memory.
+      snapshotSource: () => this.openExport(),
+      snapshotTicksMax: o.snapshotTicksMax ?? Math.ceil(600_000 / o.tickMs),
     };
     if (loaded.hardState === null && loaded.entries.length === 0 && loaded.compaction === null) {
       this.core = RaftCore.bootstrap(config, o.voters);
@@ -214,6 +230,54 @@ export class RaftNode<S extends StateMachine> {
     return this.fatal;
   }
 
+  /** Resolves once this node knows an entry of its current term is committed (a new leader settled). */
+  whenCommittedInTerm(timeoutMs: number): Promise<void> {
+    return this.withTimeout<void>(timeoutMs, 'the new leader did not commit in time', (waiter) => {
+      if (this.committedInTerm()) waiter.resolve();
+      else this.termWaiters.push(waiter);
+    });
+  }
+
+  private committedInTerm(): boolean {
+    return this.core.log.term(this.core.log.committed) === this.core.term && this.core.lead !== '';
+  }
+
+  /** Called by the core (between Readys) when a follower needs a snapshot. */
+  private openExport(): Uint8Array {
+    while (this.exports.length >= EXPORTS_PENDING_MAX) void this.exports.shift()!.records.close();
+    this.exports.push({ index: this.core.log.applied, records: this.opts.storage.openExport() });
+    return new Uint8Array(0);
+  }
+
+  /** The transport takes the export the core opened for the snapshot at `index`. */
+  openSnapshot(index: number): RecordBatches | null {
+    const at = this.exports.findIndex((e) => e.index === index);
+    if (at < 0) return null;
+    return this.exports.splice(at, 1)[0]!.records;
+  }
+
+  /**
+   * Writes a snapshot's records into a fresh generation beside the live one, batch by batch,
+   * without holding the Raft loop; the snapshot message that follows switches to it atomically.
+   */
+  async stageSnapshot(meta: { index: number; term: number }, records: AsyncIterable<[string, string][]>): Promise<void> {
+    if (this.staging) throw new RaftError('OVERLOADED', 'another snapshot is being received');
+    this.staging = true;
+    try {
+      this.staged = null;
+      const generation = await this.opts.storage.beginStaging();
+      let count = 0;
+      for await (const batch of records) {
+        await this.opts.storage.stageRecords(generation, batch);
+        count += batch.length;
+      }
+      this.staged = { generation, index: meta.index, term: meta.term };
+      this.opts.log.info({ index: meta.index, records: count }, 'snapshot received');
+    } finally {
+      this.staging = false;
+    }
+  }
+
   private withTimeout<T>(ms: number, message: string, start: (w: Waiter<T>) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
@@ -265,11 +329,12 @@ export class RaftNode<S extends StateMachine> {
   private async loop(): Promise<void> {
     try {
       while (!this.stopped) {
-        const ticks = Math.min(this.pendingTicks, this.opts.electionTicks);
-        this.pendingTicks = 0;
-        for (let i = 0; i < ticks; i++) this.core.tick();
+        // Messages first: heartbeats that arrived during a stall count before the stall's ticks.
         const items = this.inbox.splice(0, ITEMS_PER_READY_MAX);
         this.handleItems(items);
+        const ticks = Math.min(this.pendingTicks, TICKS_PER_TURN_MAX);
+        this.pendingTicks = 0;
+        for (let i = 0; i < ticks; i++) this.core.tick();
         if (!this.core.hasReady()) {
           if (this.inbox.length === 0 && this.pendingTicks === 0) break;
           continue;
@@ -298,8 +363,9 @@ export class RaftNode<S extends StateMachine> {
         case 'propose': {
           const r = this.core.propose(item.data);
           if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: item.waiter, at: item.at });
-          else if (r.error === 'not-leader') item.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.message, r.leader));
-          else item.waiter.reject(new RaftError('OVERLOADED', r.message, r.leader));
+          else if (r.error === 'not-leader' || r.error === 'transferring') {
+            item.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.message, r.leader));
+          } else item.waiter.reject(new RaftError('OVERLOADED', r.message, r.leader));
           break;
         }
         case 'read':
@@ -333,17 +399,24 @@ export class RaftNode<S extends StateMachine> {
     let snapshotInstalled = false;
     if (rd.snapshot) {
       const s = rd.snapshot;
-      this.machine = o.machines.fromRecords(decodeRecords(s.data));
-      await o.storage.installSnapshot(decodeRecords(s.data), { index: s.meta.index, term: s.meta.term, conf: s.meta.conf }, rd.hardState);
+      const staged = this.staged;
+      // The transport delivers a snapshot message only after its records are staged on disk.
+      if (!staged || staged.index !== s.meta.index || staged.term !== s.meta.term) {
+        throw new Error(`snapshot ${s.meta.index}/${s.meta.term} reached the core without its records staged (staged: ${staged ? `${staged.index}/${staged.term}` : 'none'})`);
+      }
+      this.staged = null;
+      await o.storage.installStaged(staged.generation, { index: s.meta.index, term: s.meta.term, conf: s.meta.conf }, rd.hardState);
+      this.machine = await o.machines.load(o.storage.records());
       this.confHistory = [{ index: s.meta.index, conf: s.meta.conf }];
       this.lastCompaction = s.meta.index;
       snapshotInstalled = true;
-      o.log.info({ index: s.meta.index, bytes: s.data.length }, 'installed a snapshot');
+      o.log.info({ index: s.meta.index }, 'installed a snapshot');
     }
     const writes: RecordWrite[] = [];
     const results: { entry: Entry; result: unknown }[] = [];
     let conf = this.core.conf;
     for (const e of rd.committed) {
+      this.appliedBytes += e.data.length;
       if (e.type === 'conf') {
         conf = applyConfChange(conf, decodeConfChange(e.data));
         this.confHistory.push({ index: e.index, conf });
@@ -398,6 +471,7 @@ export class RaftNode<S extends StateMachine> {
     const compacted = await this.maybeCompact();
     const leaderChanged = this.core.lead !== this.lastLeader;
     this.lastLeader = this.core.lead;
+    if (this.termWaiters.length > 0 && this.committedInTerm()) for (const w of this.termWaiters.splice(0)) w.resolve();
     if (this.transfer && leaderChanged && this.core.lead !== '') {
       this.transfer.waiter.resolve(this.core.lead === this.transfer.target);
       this.transfer = null;
@@ -428,17 +502,33 @@ export class RaftNode<S extends StateMachine> {
     this.confirmedReads = waiting;
   }
 
-  /** Folds the applied prefix of the log into the records every `compactEvery` entries. */
+  /**
+   * Folds the applied prefix of the log into the records every `compactEvery` entries, or sooner
+   * once `compactBytes` of entries piled up (the uncompacted log is held in memory: a thousand
+   * 700 KB publishes would otherwise be 700 MB), keeping `compactKeep` entries (fewer if they are
+   * big) for followers that are only a little behind.
+   */
   private async maybeCompact(): Promise<boolean> {
     const applied = this.core.log.applied;
-    if (applied - this.lastCompaction < this.opts.compactEvery) return false;
-    const index = Math.max(this.core.log.offset, applied - this.opts.compactKeep);
+    const bytesMax = this.opts.compactBytes ?? 64 << 20;
+    if (applied - this.lastCompaction < this.opts.compactEvery && this.appliedBytes < bytesMax) return false;
+    let keep = Math.min(this.opts.compactKeep, applied - this.core.log.offset);
+    // Never keep more than a quarter of the byte budget behind the cut.
+    for (let kept = 0, i = applied; i > applied - keep; i--) {
+      kept += this.core.log.entry(i)?.data.length ?? 0;
+      if (kept > bytesMax / 4) {
+        keep = applied - i;
+        break;
+      }
+    }
+    const index = Math.max(this.core.log.offset, applied - keep);
     const term = this.core.log.term(index);
     if (term === undefined || index <= this.core.log.offset) return false;
     const conf = this.confAt(index);
     this.core.compact(index);
     await this.opts.storage.compact({ index, term, conf });
     this.lastCompaction = applied;
+    this.appliedBytes = 0;
     // Keep the membership at the new compaction point and every change after it.
     this.confHistory = [{ index, conf }, ...this.confHistory.filter((c) => c.index > index)];
     return true;

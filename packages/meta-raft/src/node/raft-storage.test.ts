@@ -46,7 +46,7 @@ t.test('new entries replace a conflicting suffix, and truncation removes what li
   await s.close();
 });
 
-t.test('compaction drops covered entries; a snapshot install switches records atomically', async (t) => {
+t.test('compaction drops covered entries; a staged snapshot switches records atomically', async (t) => {
   const dir = t.testdir();
   let s = await RaftStorage.open(dir);
   await s.load();
@@ -57,7 +57,10 @@ t.test('compaction drops covered entries; a snapshot install switches records at
   let loaded = await s.load();
   t.same(loaded.compaction, { index: 3, term: 1, conf });
   t.same(loaded.entries.map((e) => e.index), [4], 'only the entry after the compaction point');
-  await s.installSnapshot([['new', 'n'], ['z', 'last']], { index: 10, term: 3, conf }, { term: 3, vote: 'b', commit: 10 });
+  const staged = await s.beginStaging();
+  await s.stageRecords(staged, [['new', 'n']]);
+  await s.stageRecords(staged, [['z', 'last']]);
+  await s.installStaged(staged, { index: 10, term: 3, conf }, { term: 3, vote: 'b', commit: 10 });
   await s.close();
   s = await RaftStorage.open(dir);
   loaded = await s.load();
@@ -65,5 +68,17 @@ t.test('compaction drops covered entries; a snapshot install switches records at
   t.equal(loaded.applied, 10);
   t.same(loaded.entries, [], 'the old log is gone');
   t.same(await collect(s), [['new', 'n'], ['z', 'last']], 'only the snapshot\'s records');
+  await s.close();
+});
+
+t.test('an export reads the records as they were when it was opened', async (t) => {
+  const s = await RaftStorage.open(t.testdir());
+  await s.load();
+  await s.writeReady({ entries: [], hardState: null, recordWrites: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }], applied: 1, sync: true });
+  const exp = s.openExport(1);
+  await s.writeReady({ entries: [], hardState: null, recordWrites: [{ key: 'a', value: 'changed' }, { key: 'c', value: '3' }], applied: 2, sync: true });
+  const seen: [string, string][] = [];
+  for await (const batch of exp) seen.push(...batch);
+  t.same(seen, [['a', '1'], ['b', '2']], 'later writes do not show through');
   await s.close();
 });

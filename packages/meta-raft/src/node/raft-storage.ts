@@ -89,19 +89,21 @@ export class RaftStorage {
     };
   }
 
-  /** The state machine's records of the current generation, in key order, in batches. */
-  async *records(batchSize = 4096): AsyncGenerator<[string, string][]> {
-    const prefix = this.recordPrefix();
-    const it = this.db.iterator({ gt: prefix, lt: `${prefix}\uffff` });
-    try {
-      for (;;) {
-        const batch = await it.nextv(batchSize);
-        if (batch.length === 0) return;
-        yield batch.map(([k, v]) => [k.slice(prefix.length), dec.decode(v)] as [string, string]);
-      }
-    } finally {
-      await it.close();
-    }
+  /**
+   * The state machine's records of the current generation, in key order, in batches. The next
+   * batch is read from disk while the caller works on the current one.
+   */
+  records(batchSize = 16_384): RecordBatches {
+    return this.iterate(this.recordPrefix(), batchSize);
+  }
+
+  /** The iterator is created now (its implicit snapshot fixes what it reads); reading starts on demand. */
+  private iterate(prefix: string, batchSize: number): RecordBatches {
+    const it = this.db.iterator<string, string>({ gt: prefix, lt: `${prefix}\uffff`, keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    const batches = readBatches(it, prefix, batchSize) as RecordBatches;
+    // A generator that never started cannot run its `finally`: close the iterator directly.
+    batches.close = () => it.close();
+    return batches;
   }
 
   /**
@@ -131,21 +133,40 @@ export class RaftStorage {
   }
 
   /**
-   * Replaces everything with a snapshot from the leader, atomically: a new generation of records,
-   * the compaction point, the applied index, no log entries, and the hard state.
+   * The current records as of now, read lazily in batches: the iterator is created at once, and
+   * LevelDB iterators read from an implicit snapshot, so later writes do not show through. Call it
+   * between Readys, when the records on disk are exactly those of the applied index.
    */
-  async installSnapshot(records: Iterable<[string, string]>, point: CompactionPoint, hardState: HardState | null): Promise<void> {
+  openExport(batchSize = 4096): RecordBatches {
+    return this.iterate(this.recordPrefix(), batchSize);
+  }
+
+  /** Starts receiving a snapshot's records into a fresh generation, beside the live one. */
+  async beginStaging(): Promise<number> {
+    const staged = this.generation + 1;
+    const prefix = recordPrefix(staged);
+    await this.db.clear({ gt: prefix, lt: `${prefix}\uffff` });
+    return staged;
+  }
+
+  async stageRecords(generation: number, records: readonly [string, string][]): Promise<void> {
+    const prefix = recordPrefix(generation);
+    await this.db.batch(records.map(([k, v]) => ({ type: 'put' as const, key: prefix + k, value: enc.encode(v) })));
+  }
+
+  /**
+   * Switches to a staged generation atomically: the generation pointer, the compaction point, the
+   * applied index, no log entries, and the hard state in one synced batch; then drops the old one.
+   */
+  async installStaged(generation: number, point: CompactionPoint, hardState: HardState | null): Promise<void> {
     const ops: Op[] = [];
     for (let i = this.firstLog; i > 0 && i <= this.lastLog; i++) ops.push({ type: 'del', key: logKey(i) });
-    const next = this.generation + 1;
-    const prefix = recordPrefix(next);
-    for (const [k, v] of records) ops.push({ type: 'put', key: prefix + k, value: enc.encode(v) });
-    ops.push({ type: 'put', key: GENERATION, value: enc.encode(String(next)) });
+    ops.push({ type: 'put', key: GENERATION, value: enc.encode(String(generation)) });
     ops.push({ type: 'put', key: COMPACTION, value: enc.encode(JSON.stringify(point)) });
     ops.push({ type: 'put', key: APPLIED, value: enc.encode(String(point.index)) });
     if (hardState) ops.push({ type: 'put', key: HARD_STATE, value: enc.encode(JSON.stringify(hardState)) });
     await this.db.batch(ops, { sync: true });
-    this.generation = next;
+    this.generation = generation;
     this.firstLog = 0;
     this.lastLog = 0;
     await this.clearOtherGenerations();
@@ -177,6 +198,31 @@ export class RaftStorage {
     // Every generation prefix starts with "s"; clear those before and after the current one.
     await this.db.clear({ gte: 's', lt: keep });
     await this.db.clear({ gt: `${keep}\uffff`, lt: 't' });
+  }
+}
+
+/** Records in key order, batch by batch; `close()` releases the iterator even if never read. */
+export type RecordBatches = AsyncGenerator<[string, string][]> & { close(): Promise<void> };
+
+interface StringIterator {
+  nextv(n: number): Promise<[string, string][]>;
+  close(): Promise<void>;
+}
+
+/** Batches from an iterator, reading the next one from disk while the caller works on the current. */
+async function* readBatches(it: unknown, prefix: string, batchSize: number): AsyncGenerator<[string, string][]> {
+  const iter = it as StringIterator;
+  try {
+    let next = iter.nextv(batchSize);
+    for (;;) {
+      const batch = await next;
+      if (batch.length === 0) return;
+      next = iter.nextv(batchSize);
+      for (const row of batch) row[0] = row[0].slice(prefix.length);
+      yield batch;
+    }
+  } finally {
+    await iter.close();
   }
 }
 

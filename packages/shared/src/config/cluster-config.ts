@@ -36,6 +36,8 @@ const raftSchema = z.strictObject({
   compactEvery: z.int().min(10).default(10_000),
   /** Entries kept behind the compaction point for followers that are only a little behind. */
   compactKeep: z.int().min(0).default(1000),
+  /** ... or once this many bytes of entries were applied: the uncompacted log lives in memory. */
+  compactBytes: z.int().min(1 << 20).default(64 << 20),
 });
 
 export const clusterConfigSchema = z.strictObject({
