@@ -557,8 +557,11 @@ async function snapshotCatchUp(cairn: CairnGroup, leader: string, follower: stri
     await watcher;
   }
   const m1 = await scrape(cairn, leader).catch(() => [] as ReturnType<typeof parseMetrics>);
-  const sends = cairn.ids.flatMap((id) => logLinesSince(logText(cairn.proc(id)), since).filter((l) => l.o.msg === 'sending snapshot' && l.o.peer === follower));
-  sends.sort((a, b) => a.t - b.t);
+  // The transport logs "sending snapshot" when a transfer starts (it streams from disk, so the size
+  // is known only at the end) and "snapshot sent" with the bytes when it completes.
+  const linesOf = (msg: string) => cairn.ids.flatMap((id) => logLinesSince(logText(cairn.proc(id)), since).filter((l) => l.o.msg === msg && l.o.peer === follower)).sort((a, b) => a.t - b.t);
+  const sends = linesOf('sending snapshot');
+  const sent = linesOf('snapshot sent');
   const followerLog = logLinesSince(logText(cairn.proc(follower)), since);
   const listening = followerLog.find((l) => l.o.msg === 'cairn-meta listening');
   const sentOk = (m: ReturnType<typeof parseMetrics>, result: string) => metric(m, 'cairn_raft_snapshots_sent_total', { result });
@@ -567,7 +570,7 @@ async function snapshotCatchUp(cairn: CairnGroup, leader: string, follower: stri
     sent: metric(m1, 'cairn_raft_snapshots_sent_total') - metric(m0, 'cairn_raft_snapshots_sent_total'),
     sentOk: sentOk(m1, 'ok') - sentOk(m0, 'ok'),
     sentFailed: sentOk(m1, 'failed') - sentOk(m0, 'failed'),
-    bytes: sends.map((l) => Number(l.o.bytes)),
+    bytes: sent.map((l) => Number(l.o.bytes)),
     buildMs: listening && sends[0] ? sends[0].t - listening.t : null,
     answeringMs,
     catchUpMs,
@@ -693,7 +696,7 @@ async function catalogPhase(result: CatalogResult): Promise<void> {
     const sn = await snapshotCatchUp(cairn, leader, lagging);
     result.snapshot = sn;
     say(`snapshot: ${sn.follower} answered /v1/status after ${sn.answeringMs === null ? 'n/a' : fmtMs(sn.answeringMs)}, caught up after ${sn.catchUpMs === null ? `NOT within ${CFG.snapshotWaitSeconds} s` : fmtMs(sn.catchUpMs)}; `
-      + `snapshots sent ${sn.sent} (ok ${sn.sentOk}, failed ${sn.sentFailed}); "sending snapshot" lines ${sn.bytes.length}, bytes [${sn.bytes.map((x) => fmtBytes(x)).join(', ')}]; installed ${sn.installLines}x; `
+      + `snapshots sent ${sn.sent} (ok ${sn.sentOk}, failed ${sn.sentFailed}); completed transfers ${sn.bytes.length}, bytes [${sn.bytes.map((x) => fmtBytes(x)).join(', ')}]; installed ${sn.installLines}x; `
       + `follower listening -> first "sending snapshot" ${sn.buildMs === null ? 'n/a' : fmtMs(sn.buildMs)}; first leader's /v1/status worst ${fmtMs(sn.leaderStatusMaxMs)} (${sn.leaderStatusSlow} polls > 300 ms); elections won meanwhile: ${sn.leaderChanges}${sn.error ? `; error: ${sn.error}` : ''}`);
     if (sn.catchUpMs === null) {
       // Does the group settle once the follower that needs the export is gone?
@@ -854,7 +857,7 @@ async function main(): Promise<void> {
     add('leader RSS after publishing (VmRSS)', fmtBytes(catalog.rssAfterPublish.leader), '< 1 GiB', catalog.rssAfterPublish.leader === null ? '' : judged(catalog.rssAfterPublish.leader < 2 ** 30));
     add('leader RSS after the restart (VmRSS / resident metric)', `${fmtBytes(catalog.leaderRss)} / ${fmtBytes(catalog.leaderRssMetric)}`, '< 1 GiB', catalog.leaderRss === null ? '' : judged(catalog.leaderRss < 2 ** 30));
     if (sn) {
-      add('snapshot: size ("sending snapshot" bytes)', sn.bytes.length ? `${fmtBytes(sn.bytes[0]!)} (${sn.bytes.length} sends)` : 'none logged');
+      add('snapshot: size (bytes streamed)', sn.bytes.length ? `${fmtBytes(sn.bytes[0]!)} (${sn.bytes.length} sends)` : 'none logged');
       add('snapshot: cairn_raft_snapshots_sent_total (delta)', `${sn.sent} (ok ${sn.sentOk}, failed ${sn.sentFailed})`);
       add('snapshot: follower listening -> 1st "sending snapshot"', ms(sn.buildMs));
       add('snapshot: follower restart -> caught up', sn.catchUpMs === null ? `not within ${CFG.snapshotWaitSeconds} s` : fmtMs(sn.catchUpMs));

@@ -217,6 +217,7 @@ class PeerLink {
       return;
     }
     this.snapshotInFlight = true;
+    this.log.info({ peer: this.id, index }, 'sending snapshot');
     let ok = false;
     let bytes = 0;
     const started = Date.now();
