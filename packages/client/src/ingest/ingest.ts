@@ -92,12 +92,17 @@ export async function runIngestion(o: IngestOptions): Promise<IngestReport> {
         rejected++;
         if (errors.length < ERRORS_LISTED_MAX) errors.push({ file: source.name, line: e.line, message: e.message });
       }
-      for (let i = 0; i < batch.rows.length; i++) {
-        const why = builder.add(batch.rows[i]!);
-        if (why !== null) {
-          rejected++;
-          if (errors.length < ERRORS_LISTED_MAX) errors.push({ file: source.name, line: batch.lines[i]!, message: why });
-        }
+      const reject = (i: number, why: string | null) => {
+        if (why === null) return;
+        rejected++;
+        if (errors.length < ERRORS_LISTED_MAX) errors.push({ file: source.name, line: batch.lines[i]!, message: why });
+      };
+      for (let i = 0; i < batch.rows.length; i++) reject(i, builder.add(batch.rows[i]!));
+      if (batch.columns) {
+        const { length, data } = batch.columns;
+        let row = 0;
+        const get = (name: string) => data.get(name)?.[row];
+        for (; row < length; row++) reject(row, builder.addFrom(get));
       }
       if (rejected > spec.maxParseExceptions) {
         throw new IngestError(

@@ -93,9 +93,14 @@ export class SegmentBuilder {
 
   /** Adds one row; returns why it was rejected, or null. A rejected row changes nothing. */
   add(row: Record<string, unknown>): string | null {
+    return this.addFrom((name) => row[name]);
+  }
+
+  /** Adds one row read through `get` (a column lookup), so columnar inputs need no row objects. */
+  addFrom(get: (column: string) => unknown): string | null {
     this.stats.rowsRead++;
     const spec = this.spec;
-    const raw = row[spec.timestamp.column];
+    const raw = get(spec.timestamp.column);
     const ts = parseTimestamp(raw, spec.timestamp.format);
     if (Number.isNaN(ts)) {
       this.stats.rowsRejected++;
@@ -107,10 +112,10 @@ export class SegmentBuilder {
     for (let m = 0; m < this.metricInputs.length; m++) {
       const spec2 = this.metricInputs[m]!;
       if (spec2.type === 'count') continue;
-      const v = toNumber(row[spec2.fieldName!]);
+      const v = toNumber(get(spec2.fieldName!));
       if (v === undefined) {
         this.stats.rowsRejected++;
-        return `metric ${spec2.name}: ${JSON.stringify(spec2.fieldName)} is not a number (${preview(row[spec2.fieldName!])})`;
+        return `metric ${spec2.name}: ${JSON.stringify(spec2.fieldName)} is not a number (${preview(get(spec2.fieldName!))})`;
       }
       this.scratch[m] = isLong(spec2) && !Number.isNaN(v) ? Math.trunc(v) : v;
     }
@@ -121,7 +126,7 @@ export class SegmentBuilder {
       rows = new IntervalRows(start, bucketEnd(start, spec.segmentGranularity), spec.dimensions.length, this.metricInputs.length, spec.rollup);
       this.intervals.set(start, rows);
     }
-    for (let d = 0; d < spec.dimensions.length; d++) this.codeScratch[d] = rows.code(d, toDimension(row[spec.dimensions[d]!]));
+    for (let d = 0; d < spec.dimensions.length; d++) this.codeScratch[d] = rows.code(d, toDimension(get(spec.dimensions[d]!)));
     if (rows.rollupIndex) {
       const key = `${t}|${this.codeScratch.join(',')}`;
       const at = rows.rollupIndex.get(key);

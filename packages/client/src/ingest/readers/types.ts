@@ -1,6 +1,8 @@
 /** A batch of input rows, with where each came from so bad rows can be reported by line. */
 export interface RowBatch {
   readonly rows: readonly Record<string, unknown>[];
+  /** Columnar inputs (Parquet) give columns instead of row objects: `columns[name][i]` is row i. */
+  readonly columns?: { readonly length: number; readonly data: ReadonlyMap<string, ArrayLike<unknown>> };
   /** 1-based line (NDJSON, CSV), element (JSON array) or record (Parquet) number of each row. */
   readonly lines: readonly number[];
   /** Rows that could not even be decoded (malformed JSON line, bad CSV record). */
