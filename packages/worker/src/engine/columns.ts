@@ -1,0 +1,86 @@
+/**
+ * Column access for one query over one segment: dimension codes (a missing column reads as all
+ * null), numeric values (metrics, `__time`, or a dimension's values parsed as numbers), each
+ * materialized at most once per query.
+ */
+import { parseNumber, TIME_COLUMN, type LoadedSegment } from '@cairn/shared';
+
+export interface CodeColumn {
+  codes: Int32Array;
+  dictionary: readonly string[];
+}
+
+export interface NumberColumn {
+  /** NaN is null. */
+  values: Float64Array;
+  nullable: boolean;
+}
+
+export class Columns {
+  private readonly codeCache = new Map<string, CodeColumn>();
+  private readonly numberCache = new Map<string, NumberColumn | null>();
+
+  constructor(readonly segment: LoadedSegment) {}
+
+  isDimension(name: string): boolean {
+    return this.segment.dimensions.has(name);
+  }
+
+  /** Whether the column holds numbers (a metric or `__time`). */
+  isNumeric(name: string): boolean {
+    return name === TIME_COLUMN || this.segment.metrics.has(name);
+  }
+
+  /** Dictionary codes of a string column; a column the segment lacks is all null. */
+  codes(name: string): CodeColumn {
+    let c = this.codeCache.get(name);
+    if (c) return c;
+    const dim = this.segment.dimensions.get(name);
+    c = dim ? { codes: dim.codes, dictionary: dim.dictionary } : { codes: new Int32Array(this.segment.rowCount).fill(-1), dictionary: [] };
+    this.codeCache.set(name, c);
+    return c;
+  }
+
+  /**
+   * A column as numbers, truncated toward zero when `asLong` (Druid's long aggregators over a
+   * double column), or null when the segment lacks it (all null).
+   */
+  numbers(name: string, asLong = false): NumberColumn | null {
+    const key = `${asLong ? 'L' : 'D'}${name}`;
+    if (this.numberCache.has(key)) return this.numberCache.get(key)!;
+    let out: NumberColumn | null = null;
+    if (name === TIME_COLUMN) {
+      out = { values: this.segment.time, nullable: false };
+    } else {
+      const metric = this.segment.metrics.get(name);
+      const dim = this.segment.dimensions.get(name);
+      if (metric) {
+        out = { values: metric.values, nullable: metric.hasNulls };
+        if (asLong && metric.type === 'double') out = { values: metric.values.map(Math.trunc), nullable: metric.hasNulls };
+      } else if (dim) {
+        const parsed = new Float64Array(dim.dictionary.length + 1);
+        parsed[0] = NaN;
+        dim.dictionary.forEach((s, i) => {
+          const v = parseNumber(s);
+          parsed[i + 1] = v === null ? NaN : asLong ? Math.trunc(v) : v;
+        });
+        const values = new Float64Array(this.segment.rowCount);
+        const codes = dim.codes;
+        for (let i = 0; i < values.length; i++) values[i] = parsed[codes[i]! + 1]!;
+        out = { values, nullable: true };
+      }
+    }
+    this.numberCache.set(key, out);
+    return out;
+  }
+}
+
+/** The first index whose value is >= x in a sorted array (`arr.length` if none). */
+export function lowerBound(arr: Float64Array, x: number, lo = 0, hi = arr.length): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,112 @@
+/**
+ * Compiled row filters against the reference: for random filters over a random segment, the
+ * rows each selection method picks are exactly the rows where the shared three-valued
+ * evaluator says TRUE.
+ */
+import { compileFilter, parseQuery, segmentCell, TRUE, type Filter } from '@cairn/shared';
+import t from 'tap';
+import { Columns } from './columns.js';
+import { chunkRows } from './execution.js';
+import { CodeRangeFilter, CodeTableFilter, complementRanges, compileRowFilter, ConstFilter, nextDown, nextUp, splitTimeFilter } from './filter-program.js';
+import { randomFilter } from './test-support/gen.js';
+import { Rng } from './test-support/rng.js';
+import { randomTable, segmentOf } from './test-support/table.js';
+import { segmentFromRows } from './segment-from-rows.js';
+
+const seed = Number(process.env['CAIRN_SEED'] ?? 4242);
+
+function normalized(raw: unknown): Filter {
+  return parseQuery({ queryType: 'scan', dataSource: 'x', intervals: ['1000/3000'], filter: raw }).filter!;
+}
+
+t.test('compiled filters select exactly the rows the reference evaluator accepts', async (t) => {
+  t.comment(`seed ${seed}`);
+  const rng = new Rng(seed);
+  const table = randomTable(rng, 3000);
+  const segment = segmentOf(table, table.rows, table.start, table.end);
+  const columns = new Columns(segment);
+  const sel = new Int32Array(chunkRows);
+  const mask = new Uint8Array(chunkRows);
+  for (let q = 0; q < 300; q++) {
+    const filter = normalized(randomFilter(rng, table).json);
+    const reference = compileFilter(filter);
+    const compiled = compileRowFilter(filter, columns);
+    const want: number[] = [];
+    for (let i = 0; i < segment.rowCount; i++) if (reference((c) => segmentCell(segment, c, i)) === TRUE) want.push(i);
+    const got: number[] = [];
+    for (let lo = 0; lo < segment.rowCount; lo += 1000) {
+      const hi = Math.min(segment.rowCount, lo + 1000);
+      const n = compiled.select(lo, hi, sel);
+      for (let k = 0; k < n; k++) got.push(sel[k]!);
+      // write / and / or / refine agree with select.
+      compiled.write(lo, hi, mask);
+      let viaMask = 0;
+      for (let i = 0; i < hi - lo; i++) viaMask += mask[i]!;
+      if (viaMask !== n) t.fail(`write disagrees with select on ${JSON.stringify(filter)}`);
+      for (let i = lo; i < hi; i++) sel[i - lo] = i;
+      if (compiled.refine(sel, hi - lo) !== n) t.fail(`refine disagrees with select on ${JSON.stringify(filter)}`);
+      mask.fill(1, 0, hi - lo);
+      compiled.and(lo, hi, mask);
+      let viaAnd = 0;
+      for (let i = 0; i < hi - lo; i++) viaAnd += mask[i]!;
+      mask.fill(0, 0, hi - lo);
+      compiled.or(lo, hi, mask);
+      let viaOr = 0;
+      for (let i = 0; i < hi - lo; i++) viaOr += mask[i]!;
+      if (viaAnd !== n || viaOr !== n) t.fail(`and/or disagree with select on ${JSON.stringify(filter)}`);
+    }
+    if (got.length !== want.length || got.some((r, i) => r !== want[i])) {
+      t.fail(`filter ${JSON.stringify(filter)}: ${got.length} rows vs ${want.length}`);
+      return;
+    }
+  }
+  t.pass('300 random filters');
+});
+
+t.test('dictionary leaves become tables, code ranges or constants', async (t) => {
+  const rows = Array.from({ length: 6000 }, (_, i) => ({ __time: i, d: `v${String(i % 5000).padStart(4, '0')}`, s: i % 3 === 0 ? null : `s${i % 3}` }));
+  const segment = segmentFromRows({ dimensions: ['d', 's'], metrics: [], rows });
+  const columns = new Columns(segment);
+  const f = (raw: unknown) => compileRowFilter(normalized(raw), columns);
+  t.type(f({ type: 'bound', dimension: 'd', lower: 'v0100', upper: 'v0200' }), CodeRangeFilter, 'a lexicographic bound on a large sorted dictionary is a code range');
+  t.type(f({ type: 'selector', dimension: 's', value: 's1' }), CodeTableFilter);
+  t.same(f({ type: 'selector', dimension: 'missing', value: null }), new ConstFilter(true), 'a missing column is all null');
+  t.same(f({ type: 'selector', dimension: 'd', value: 'nope' }), new ConstFilter(false));
+  t.same(
+    f({ type: 'or', fields: [{ type: 'selector', dimension: 's', value: 's1' }, { type: 'not', field: { type: 'selector', dimension: 's', value: 's1' } }] }),
+    f({ type: 'not', field: { type: 'null', column: 's' } }),
+    'a or not(a) merges into one table: "not null" under three-valued logic',
+  );
+  t.same(f({ type: 'and', fields: [{ type: 'true' }, { type: 'or', fields: [{ type: 'false' }, { type: 'true' }] }] }), new ConstFilter(true));
+  const range = f({ type: 'bound', dimension: 'd', lower: 'v0100', upper: 'v0200', upperStrict: true }) as CodeRangeFilter;
+  const sel = new Int32Array(chunkRows);
+  t.equal(range.select(0, 6000, sel), 200, 'v0100..v0199 occur at rows 100..199 and 5100..5199');
+});
+
+t.test('numeric helpers', async (t) => {
+  t.ok(nextUp(1) > 1 && nextUp(1) - 1 < 1e-15);
+  t.equal(nextDown(nextUp(1)), 1);
+  t.equal(nextUp(0), Number.MIN_VALUE);
+  t.equal(nextUp(-Infinity), -Number.MAX_VALUE);
+  t.same(complementRanges([[1, 2]]), [[-Infinity, nextDown(1)], [nextUp(2), Infinity]]);
+  t.same(complementRanges([[-Infinity, 5]]), [[nextUp(5), Infinity]]);
+  t.same(complementRanges([]), [[-Infinity, Infinity]]);
+});
+
+t.test('filters on __time become row ranges', async (t) => {
+  const f = normalized({
+    type: 'and',
+    fields: [
+      { type: 'interval', dimension: '__time', intervals: ['2020-01-01/2020-01-02', '2020-01-05/2020-01-06'] },
+      { type: 'bound', dimension: '__time', lower: String(Date.UTC(2020, 0, 1, 12)), lowerStrict: true, ordering: 'numeric' },
+      { type: 'selector', dimension: 'd', value: 'a' },
+    ],
+  });
+  const { time, rest } = splitTimeFilter(f);
+  t.same(time, [
+    { start: Date.UTC(2020, 0, 1, 12) + 1, end: Date.UTC(2020, 0, 2) },
+    { start: Date.UTC(2020, 0, 5), end: Date.UTC(2020, 0, 6) },
+  ]);
+  t.same(rest, { type: 'selector', dimension: 'd', value: 'a' });
+  t.same(splitTimeFilter(normalized({ type: 'not', field: { type: 'interval', dimension: '__time', intervals: ['2020/2021'] } })).time, null, 'negated: left to the row filter');
+});
