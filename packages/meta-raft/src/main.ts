@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './http/app.js';
 import { catalogMachines } from './node/catalog-machine.js';
+import { CoordinatorDriver } from './node/coordinator-driver.js';
 import { ConfigError, loadClusterConfig } from './node/cluster-config.js';
 import { createLogger } from './node/logger.js';
 import { NodeMetrics } from './node/metrics.js';
@@ -83,7 +84,10 @@ async function main(): Promise<void> {
   });
   await node.start();
 
-  const app = buildApp({ node, config, self, metrics, log, version: VERSION });
+  const coordinator = new CoordinatorDriver(node, log);
+  coordinator.onCycle = (s) => metrics.onCoordinatorCycle(s);
+  coordinator.start();
+  const app = buildApp({ node, config, self, metrics, log, version: VERSION, coordinator });
   const url = new URL(self.url);
   const server = serve({ fetch: app.fetch, hostname: url.hostname, port: Number(url.port || 80) });
   // Peer streams are requests that last as long as the peer is up: no request timeout.
@@ -118,6 +122,7 @@ async function main(): Promise<void> {
     // Stop taking client requests first; the peers' streams end with the process.
     server.close();
     await transport.drain(200);
+    coordinator.stop();
     transport.close();
     (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     await n.stop();

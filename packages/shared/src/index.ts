@@ -6,3 +6,4 @@ export * from './rules.js';
 export * from './timeline.js';
 export * from './segment/types.js';
 export * from './query/index.js';
+export * from './id-set-hash.js';

@@ -9,6 +9,8 @@
  * `CatalogLoader` fed batch by batch) rebuilds it after a restart or an InstallSnapshot.
  */
 import { formatZodError, type Rule, type SegmentRecord, type WorkerRecord } from '@cairn/shared';
+import { COORDINATOR_CONFIG_KEY, CoordinatorConfigStore } from './coordinator-config.js';
+import type { CoordinatorConfig } from './coordinator-config.js';
 import { assert } from '../core/assert.js';
 import { catalogCommandSchema, catalogLimits, type KvRangeRequest, type ParsedCommand } from './commands.js';
 import { Assignments } from './assignments.js';
@@ -34,7 +36,10 @@ export class Catalog {
   private readonly workerStore = new WorkerStore();
   private readonly assignmentStore: Assignments;
   private readonly kv = new KvStore();
+  private readonly coordinator = new CoordinatorConfigStore();
   private lastIndex = 0;
+  /** Counts changes to the set of segments (publish, mark, delete): a cache key for readers. Not persisted. */
+  segmentsRevision = 0;
 
   constructor(options: CatalogOptions = {}) {
     this.segmentCatalog = new SegmentCatalog(options.ingestionsRememberedMax ?? catalogLimits.ingestionsRememberedMax);
@@ -54,6 +59,8 @@ export class Catalog {
     const writes = new WriteSet();
     const result = this.dispatch(parsed.data, writes);
     assert(result.ok || writes.size === 0, `a failed ${parsed.data.type} wrote ${writes.size} records`);
+    const t = parsed.data.type;
+    if (writes.size > 0 && (t === 'publishSegments' || t === 'markSegments' || t === 'deleteDatasource')) this.segmentsRevision++;
     return { result, writes: writes.list() };
   }
 
@@ -87,6 +94,8 @@ export class Catalog {
         return this.kv.deleteRange(c, writes);
       case 'kvTxn':
         return this.kv.txn(c, writes);
+      case 'setCoordinatorConfig':
+        return this.coordinator.set(c, writes);
     }
   }
 
@@ -147,6 +156,11 @@ export class Catalog {
     return this.kv.revision;
   }
 
+  /** The coordinator's stored settings (unset keys: the planner's defaults). */
+  coordinatorConfig(): CoordinatorConfig {
+    return this.coordinator.get();
+  }
+
   stats(): CatalogStats {
     const s = this.segmentCatalog;
     return {
@@ -172,6 +186,7 @@ export class Catalog {
    */
   *records(): Generator<[key: string, value: string]> {
     yield* this.assignmentStore.records(); // asg/
+    yield* this.coordinator.records(); // cfg/
     yield* this.segmentCatalog.datasourceRecords(); // ds/
     yield* this.segmentCatalog.ingestions.records(); // ing/
     yield* this.kv.records(); // kv/, kvrev
@@ -226,6 +241,7 @@ export class Catalog {
     else if (key.startsWith(PREFIX.rules)) this.ruleStore.load(key, value);
     else if (key.startsWith(PREFIX.schema)) this.segmentCatalog.schemas.load(key, value);
     else if (key.startsWith(PREFIX.worker)) this.workerStore.load(key, value);
+    else if (key === COORDINATOR_CONFIG_KEY) this.coordinator.load(value);
     else assert(false, `unknown catalog record ${key}`);
   }
 }

@@ -4,6 +4,7 @@
  * machine has no clock of its own, so every replica records the same time.
  */
 import { z } from 'zod';
+import { coordinatorConfigSchema } from './coordinator-config.js';
 import {
   DEFAULT_RULES_KEY,
   datasourceNameSchema,
@@ -126,6 +127,16 @@ export const kvTxnSchema = command('kvTxn', {
   failure: ops,
 });
 
+/** Partial coordinator settings; `null` unsets a key (back to the default). */
+export const setCoordinatorConfigSchema = command('setCoordinatorConfig', {
+  config: z.record(z.string(), z.union([z.number(), z.boolean(), z.null()])).superRefine((cfg, ctx) => {
+    const merged = Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== null));
+    const r = coordinatorConfigSchema.safeParse(merged);
+    if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ ...issue, path: issue.path } as never);
+    for (const k of Object.keys(cfg)) if (!(k in coordinatorConfigSchema.shape)) ctx.addIssue({ code: 'custom', path: [k], message: 'unknown coordinator setting' });
+  }),
+});
+
 export const catalogCommandSchema = z.discriminatedUnion('type', [
   createDatasourceSchema,
   deleteDatasourceSchema,
@@ -139,6 +150,7 @@ export const catalogCommandSchema = z.discriminatedUnion('type', [
   kvPutSchema,
   kvDeleteRangeSchema,
   kvTxnSchema,
+  setCoordinatorConfigSchema,
 ]);
 
 /** A command as proposers write it (ISO strings allowed for instants, defaults omitted). */

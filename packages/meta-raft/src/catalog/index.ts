@@ -26,3 +26,4 @@ export {
 } from './results.js';
 export type { RecordWrite } from './writes.js';
 export { PREFIX as RECORD_PREFIX, KV_REVISION_KEY, latin1ToHex, hexToLatin1 } from './keys.js';
+export { coordinatorConfigSchema, COORDINATOR_CONFIG_KEY, type CoordinatorConfig } from './coordinator-config.js';

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { formatZodError } from '@cairn/shared';
 import { tokenMatches } from './auth.js';
 import { catalogRoutes } from './catalog-routes.js';
+import { coordinatorRoutes } from './coordinator-routes.js';
 import type { ServerDeps } from './context.js';
 import { errorBody, normalizeError, sendError } from './errors.js';
 import { etcdRoutes } from './etcd-routes.js';
@@ -20,6 +21,11 @@ const ETCD_WRITES = new Set(['/v3/kv/put', '/v3/kv/deleterange', '/v3/kv/txn']);
 export function isWrite(method: string, path: string): boolean {
   if (path.startsWith('/v1/')) return method === 'POST' || method === 'PUT' || method === 'DELETE' || method === 'PATCH';
   return ETCD_WRITES.has(path);
+}
+
+/** Requests only the leader can answer: writes, and the coordinator's in-memory status. */
+export function goesToLeader(method: string, path: string): boolean {
+  return isWrite(method, path) || (method === 'GET' && path === '/v1/coordinator/status');
 }
 
 /**
@@ -56,7 +62,7 @@ export function buildApp(deps: ServerDeps): OpenAPIHono {
     if (tokenMatches(auth, deps.config.auth.token) || (auth !== undefined && tokenMatches(`Bearer ${auth}`, deps.config.auth.token))) return next();
     return c.json(errorBody('UNAUTHORIZED', 'writes need "Authorization: Bearer <token>" with the cluster token'), 401);
   });
-  app.use('*', forwardWritesToLeader(deps.self, deps.config.meta, () => ({ role: deps.node.core.role, leader: deps.node.core.lead }), isWrite));
+  app.use('*', forwardWritesToLeader(deps.self, deps.config.meta, () => ({ role: deps.node.core.role, leader: deps.node.core.lead }), goesToLeader));
 
   app.openapi(createRoute({
     method: 'get', path: '/v1/status', summary: 'This node\'s view of the group',
@@ -86,6 +92,7 @@ export function buildApp(deps: ServerDeps): OpenAPIHono {
 
   catalogRoutes(app, deps);
   etcdRoutes(app, deps);
+  coordinatorRoutes(app, deps, deps.coordinator);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { Catalog, CommandResult } from '../catalog/index.js';
 import type { CatalogMachine } from '../node/catalog-machine.js';
+import type { CoordinatorDriver } from '../node/coordinator-driver.js';
 import { encodeCommand } from '../node/catalog-machine.js';
 import type { ClusterConfig, MetaMember } from '../node/cluster-config.js';
 import type { Logger } from '../node/logger.js';
@@ -16,6 +17,7 @@ export interface ServerDeps {
   readonly metrics: NodeMetrics;
   readonly log: Logger;
   readonly version: string;
+  readonly coordinator: CoordinatorDriver;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CoordinatorStatus } from './coordinator-driver.js';
 import type { ReadyInfo } from './raft-node.js';
 
 /**
@@ -24,8 +25,29 @@ export class NodeMetrics {
   private readonly compactions = new Counter({ name: 'cairn_raft_log_compactions_total', help: 'Log compactions', registers: [this.registry] });
   private readonly entriesPersisted = new Counter({ name: 'cairn_raft_entries_persisted_total', help: 'Log entries written to disk', registers: [this.registry] });
 
+  private readonly unavailable = new Gauge({ name: 'cairn_coordinator_segments_unavailable', help: 'Used segments wanted by a rule and loaded on no live worker (last cycle)', registers: [this.registry] });
+  private readonly underReplicated = new Gauge({ name: 'cairn_coordinator_segments_under_replicated', help: 'Segments with fewer live loaded replicas than their rule wants (last cycle)', registers: [this.registry] });
+  private readonly cycleLoads = new Counter({ name: 'cairn_coordinator_loads_total', help: 'Replicas assigned by the coordinator', registers: [this.registry] });
+  private readonly cycleDrops = new Counter({ name: 'cairn_coordinator_drops_total', help: 'Replicas removed by the coordinator', registers: [this.registry] });
+  private readonly cycleMoves = new Counter({ name: 'cairn_coordinator_moves_total', help: 'Balancing moves started', registers: [this.registry] });
+  private readonly cycleSeconds = new Gauge({ name: 'cairn_coordinator_cycle_seconds', help: 'Time the last planning cycle took', registers: [this.registry] });
+  private readonly loadQueue = new Gauge({ name: 'cairn_coordinator_worker_load_queue', help: 'Segments queued to load per worker (projected)', labelNames: ['worker'], registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  onCoordinatorCycle(s: CoordinatorStatus): void {
+    if (!s.stats) return;
+    this.unavailable.set(s.stats.unavailable);
+    this.underReplicated.set(s.stats.underReplicated);
+    if (s.lastCommit?.ok) {
+      this.cycleLoads.inc(s.stats.loads);
+      this.cycleDrops.inc(s.stats.drops);
+      this.cycleMoves.inc(s.stats.moves);
+    }
+    this.cycleSeconds.set((s.lastCycleMs ?? 0) / 1000);
+    for (const w of s.stats.workers) this.loadQueue.set({ worker: w.id }, w.loadQueue);
   }
 
   onReady(info: ReadyInfo): void {

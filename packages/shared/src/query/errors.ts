@@ -11,6 +11,8 @@ export const QUERY_ERRORS = {
   UNSUPPORTED: { status: 501, error: 'Unsupported query', errorClass: 'org.apache.druid.query.QueryUnsupportedException' },
   /** A named bound was hit (buckets, groups, rows queued for ordering, sketch memory). */
   RESOURCE_LIMIT: { status: 400, error: 'Resource limit exceeded', errorClass: 'org.apache.druid.query.ResourceLimitExceededException' },
+  /** The node has too much work queued; retry later or elsewhere. */
+  QUERY_CAPACITY_EXCEEDED: { status: 429, error: 'Query capacity exceeded', errorClass: 'org.apache.druid.query.QueryCapacityExceededException' },
   QUERY_TIMEOUT: { status: 504, error: 'Query timeout', errorClass: 'java.util.concurrent.TimeoutException' },
   QUERY_CANCELLED: { status: 500, error: 'Query cancelled', errorClass: 'java.util.concurrent.CancellationException' },
   INTERNAL: { status: 500, error: 'Unknown exception', errorClass: 'java.lang.RuntimeException' },

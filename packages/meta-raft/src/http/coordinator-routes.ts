@@ -1,0 +1,61 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { formatZodError } from '@cairn/shared';
+import { DEFAULT_PLANNER_CONFIG } from '../coordinator/index.js';
+import type { CoordinatorDriver } from '../node/coordinator-driver.js';
+import type { ServerDeps } from './context.js';
+import { readCatalog, writeCatalog } from './context.js';
+import { ApiError } from './errors.js';
+
+const heartbeatSchema = z.strictObject({
+  loadedHash: z.string().max(100),
+  loaded: z.array(z.string().max(1024)).max(10_000_000).optional(),
+  loadQueue: z.number().int().min(0),
+  cacheBytes: z.number().min(0),
+  queuedUnits: z.number().int().min(0),
+  queryCounts: z.record(z.string(), z.number().min(0)),
+  latencyMs: z.object({ p50: z.number().min(0), p99: z.number().min(0) }),
+  assignmentsHash: z.string().max(100),
+});
+
+const anyJson = { 'application/json': { schema: z.record(z.string(), z.unknown()) } };
+
+/**
+ * The coordinator's endpoints. Heartbeats and the status are answered by the leader (followers
+ * relay them, like writes); the configuration is stored in the catalog like rules.
+ */
+export function coordinatorRoutes(app: OpenAPIHono, deps: ServerDeps, coordinator: CoordinatorDriver): void {
+  app.openapi(createRoute({
+    method: 'post', path: '/v1/workers/{id}/heartbeat', summary: 'A worker reports liveness, loaded segments, load queue and query counts; the answer carries its assignments when they changed',
+    request: { params: z.object({ id: z.string() }), body: { content: { 'application/json': { schema: heartbeatSchema } }, required: true } },
+    responses: { 200: { description: 'Acknowledged, with assignments if they changed', content: anyJson } },
+  }), (c) => {
+    const answer = coordinator.onHeartbeat(c.req.valid('param').id, c.req.valid('json'));
+    if (!answer) throw new ApiError('NOT_FOUND', `worker ${c.req.valid('param').id} is not registered; register it with PUT /v1/workers/{id}`);
+    return c.json(answer as never, 200);
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/coordinator/status', summary: 'Unavailable and under-replicated segments, load queues, the last cycle\'s loads, drops and moves, worker liveness',
+    responses: { 200: { description: 'Status (from the leader)', content: anyJson } },
+  }), (c) => c.json(coordinator.status() as never, 200));
+
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/coordinator/config', summary: 'The coordinator\'s settings: stored values over the defaults',
+    responses: { 200: { description: 'Settings', content: anyJson } },
+  }), async (c) => {
+    const stored = (await readCatalog(deps, c)).coordinatorConfig();
+    return c.json({ ...DEFAULT_PLANNER_CONFIG, periodMs: 1000, ...stored } as never, 200);
+  });
+
+  app.openapi(createRoute({
+    method: 'post', path: '/v1/coordinator/config', summary: 'Change coordinator settings (a partial object; null restores a default)',
+    request: { body: { content: { 'application/json': { schema: z.record(z.string(), z.union([z.number(), z.boolean(), z.null()])) } }, required: true } },
+    responses: { 200: { description: 'Changed', content: anyJson } },
+  }), async (c) => {
+    const config = c.req.valid('json');
+    const check = z.record(z.string(), z.unknown()).safeParse(config);
+    if (!check.success) throw new ApiError('INVALID', formatZodError(check.error));
+    return c.json((await writeCatalog(deps, { type: 'setCoordinatorConfig', config, at: Date.now() })) as never, 200);
+  });
+}

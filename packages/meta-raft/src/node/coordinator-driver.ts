@@ -1,0 +1,261 @@
+import { hashIdSet } from '@cairn/shared';
+import type { SegmentRecord } from '@cairn/shared';
+import type { CommandResult } from '../catalog/index.js';
+import { plan } from '../coordinator/index.js';
+import type { PlannerSegment, PlannerWorker, PlanStats } from '../coordinator/index.js';
+import { encodeCommand } from './catalog-machine.js';
+import type { CatalogMachine } from './catalog-machine.js';
+import type { Logger } from './logger.js';
+import type { RaftNode } from './raft-node.js';
+
+/** A worker's latest heartbeat, as the leader keeps it (in memory only: liveness is not replicated). */
+export interface HeartbeatReport {
+  readonly loadedHash: string;
+  readonly loaded?: readonly string[] | undefined;
+  readonly loadQueue: number;
+  readonly cacheBytes: number;
+  readonly queuedUnits: number;
+  readonly queryCounts: Readonly<Record<string, number>>;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  readonly assignmentsHash: string;
+}
+
+export interface AssignedSegmentInfo {
+  readonly id: string;
+  readonly dataSource: string;
+  readonly location: string;
+  readonly checksum: string;
+  readonly size: number;
+}
+
+export interface HeartbeatAnswer {
+  readonly loadedHash: string | null;
+  readonly assignmentsHash: string;
+  readonly assignments?: AssignedSegmentInfo[];
+}
+
+interface Liveness {
+  at: number;
+  loaded: Set<string>;
+  loadedHash: string | null;
+  loadQueue: number;
+  cacheBytes: number;
+  queuedUnits: number;
+  latencyMs: { p50: number; p99: number };
+  /** Decayed query counts per segment: a sliding window without keeping the window. */
+  queries: Map<string, number>;
+}
+
+export interface CoordinatorStatus {
+  readonly leader: boolean;
+  readonly cycles: number;
+  readonly lastCycleAt: number | null;
+  readonly lastCycleMs: number | null;
+  /** Why the last cycle did not plan, if it did not. */
+  readonly waiting: string | null;
+  readonly stats: PlanStats | null;
+  readonly lastCommit: { readonly loads: number; readonly drops: number; readonly moves: number; readonly ok: boolean; readonly error?: string } | null;
+  readonly workers: readonly { readonly id: string; readonly lastHeartbeatAgoMs: number | null; readonly loaded: number; readonly loadQueue: number; readonly cacheBytes: number; readonly queuedUnits: number; readonly latencyMs: { p50: number; p99: number } | null }[];
+}
+
+/** Per heartbeat (about a second), each segment's count keeps this share: a window of about 20 s. */
+const QUERY_DECAY = 0.95;
+const DEFAULT_PERIOD_MS = 1000;
+
+/**
+ * The coordinator, running on the Raft leader only. Workers heartbeat to the leader (followers
+ * relay), which keeps their liveness and loaded segments in memory; each cycle it builds the
+ * planner's input from the catalog and those heartbeats, plans, and commits the decisions as one
+ * `setAssignments` command through Raft, so a new leader continues from the committed state with
+ * no duplicate or lost assignment. A new leader plans only once every registered worker has
+ * heartbeated to it (or the heartbeat timeout has passed), so it never mistakes "not heard yet"
+ * for "has nothing loaded".
+ */
+export class CoordinatorDriver {
+  private readonly liveness = new Map<string, Liveness>();
+  private readonly downSince = new Map<string, number>();
+  private leaderSince: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private segmentsCache: { revision: number; catalog: object; segments: PlannerSegment[]; overshadowed: Set<string> } | null = null;
+  private status_: CoordinatorStatus = { leader: false, cycles: 0, lastCycleAt: null, lastCycleMs: null, waiting: null, stats: null, lastCommit: null, workers: [] };
+  onCycle: (s: CoordinatorStatus) => void = () => {};
+
+  constructor(
+    private readonly node: RaftNode<CatalogMachine>,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    const run = async () => {
+      const started = this.now();
+      try {
+        await this.cycle();
+      } catch (err) {
+        this.log.error({ err }, 'coordinator cycle failed');
+      }
+      const period = this.node.machine.catalog.coordinatorConfig().periodMs ?? DEFAULT_PERIOD_MS;
+      if (this.timer !== null) this.timer = setTimeout(run, Math.max(10, period - (this.now() - started)));
+    };
+    this.timer = setTimeout(run, DEFAULT_PERIOD_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  status(): CoordinatorStatus {
+    return this.status_;
+  }
+
+  /** Records a heartbeat; answers with the worker's assignments when they differ from what it holds. */
+  onHeartbeat(workerId: string, r: HeartbeatReport): HeartbeatAnswer | null {
+    const catalog = this.node.machine.catalog;
+    if (catalog.worker(workerId) === null) return null;
+    let live = this.liveness.get(workerId);
+    if (!live) {
+      live = { at: 0, loaded: new Set(), loadedHash: null, loadQueue: 0, cacheBytes: 0, queuedUnits: 0, latencyMs: { p50: 0, p99: 0 }, queries: new Map() };
+      this.liveness.set(workerId, live);
+    }
+    live.at = this.now();
+    if (r.loaded) {
+      live.loaded = new Set(r.loaded);
+      live.loadedHash = r.loadedHash;
+    } else if (r.loadedHash !== live.loadedHash) {
+      // It thinks we hold a list we do not (a new leader): ask for it by answering our hash.
+      live.loadedHash = null;
+    }
+    live.loadQueue = r.loadQueue;
+    live.cacheBytes = r.cacheBytes;
+    live.queuedUnits = r.queuedUnits;
+    live.latencyMs = r.latencyMs;
+    for (const [id, n] of live.queries) {
+      const decayed = n * QUERY_DECAY;
+      if (decayed < 0.5) live.queries.delete(id);
+      else live.queries.set(id, decayed);
+    }
+    for (const [id, n] of Object.entries(r.queryCounts)) live.queries.set(id, (live.queries.get(id) ?? 0) + n);
+    this.downSince.delete(workerId);
+
+    const ids = catalog.assignments({ workerId }).map((a) => a.segmentId);
+    const hash = hashIdSet(ids);
+    const answer: HeartbeatAnswer = { loadedHash: live.loadedHash, assignmentsHash: hash };
+    if (hash === r.assignmentsHash) return answer;
+    const assignments: AssignedSegmentInfo[] = [];
+    for (const id of ids) {
+      const s = catalog.segment(id);
+      if (s) assignments.push({ id: s.id, dataSource: s.dataSource, location: s.location, checksum: s.checksum, size: s.size });
+    }
+    return { ...answer, assignments };
+  }
+
+  /** One planning cycle (public for tests). */
+  async cycle(): Promise<void> {
+    const node = this.node;
+    if (node.core.role !== 'leader') {
+      this.leaderSince = null;
+      this.liveness.clear();
+      this.downSince.clear();
+      this.status_ = { ...this.status_, leader: false };
+      return;
+    }
+    const now = this.now();
+    this.leaderSince ??= now;
+    const catalog = node.machine.catalog;
+    const config = catalog.coordinatorConfig();
+    const timeout = config.heartbeatTimeoutMs ?? 5000;
+    const registered = catalog.workers();
+    const silent = registered.filter((w) => !this.liveness.has(w.id));
+    if (silent.length > 0 && now - this.leaderSince < timeout) {
+      this.status_ = { ...this.status_, leader: true, waiting: `waiting for the first heartbeat of ${silent.map((w) => w.id).join(', ')}` };
+      return;
+    }
+    const started = performance.now();
+    const { segments, overshadowed } = this.segments(catalog);
+    const workers: PlannerWorker[] = registered.map((w) => {
+      const live = this.liveness.get(w.id);
+      // Never heard since this leader took over: down since then (its grace starts then).
+      const last = live?.at ?? null;
+      if (last === null && !this.downSince.has(w.id)) this.downSince.set(w.id, this.leaderSince!);
+      return {
+        id: w.id,
+        tier: w.tier,
+        dc: w.dc,
+        capacityBytes: w.capacityBytes,
+        state: w.state,
+        lastHeartbeatAt: last,
+        loaded: live?.loaded ?? new Set(),
+        loadQueue: new Set(),
+        queryCounts: live?.queries ?? new Map(),
+      };
+    });
+    for (const id of this.liveness.keys()) if (!registered.some((w) => w.id === id)) this.liveness.delete(id);
+    const assignments = new Map(catalog.assignments().map((a) => [a.segmentId, a.workerIds] as const));
+    const { periodMs: _period, ...plannerConfig } = config;
+    const p = plan({
+      now,
+      segments,
+      overshadowed,
+      rules: catalog.allRules(),
+      defaultRules: catalog.defaultRules(),
+      workers,
+      assignments,
+      downSince: this.downSince,
+      config: plannerConfig,
+    });
+    let lastCommit: CoordinatorStatus['lastCommit'] = { loads: p.stats.loads, drops: p.stats.drops, moves: p.stats.moves, ok: true };
+    if (p.assign.length > 0 || p.unassign.length > 0) {
+      const changes = new Map<string, { segmentId: string; add: string[]; remove: string[] }>();
+      const entry = (id: string) => {
+        let c = changes.get(id);
+        if (!c) changes.set(id, (c = { segmentId: id, add: [], remove: [] }));
+        return c;
+      };
+      for (const a of p.assign) entry(a.segmentId).add.push(a.workerId);
+      for (const u of p.unassign) entry(u.segmentId).remove.push(u.workerId);
+      try {
+        const result = await node.propose<CommandResult>(encodeCommand({ type: 'setAssignments', changes: [...changes.values()] }));
+        if (!result.ok) lastCommit = { ...lastCommit, ok: false, error: `${result.error.code}: ${result.error.message}` };
+      } catch (err) {
+        lastCommit = { ...lastCommit, ok: false, error: (err as Error).message };
+      }
+      if (!lastCommit.ok) this.log.warn({ error: lastCommit.error }, 'coordinator decisions not committed; the next cycle plans again');
+      else this.log.info({ loads: p.stats.loads, drops: p.stats.drops, moves: p.stats.moves, unavailable: p.stats.unavailable, underReplicated: p.stats.underReplicated }, 'coordinator committed assignments');
+    }
+    this.status_ = {
+      leader: true,
+      cycles: this.status_.cycles + 1,
+      lastCycleAt: now,
+      lastCycleMs: performance.now() - started,
+      waiting: null,
+      stats: p.stats,
+      lastCommit,
+      workers: registered.map((w) => {
+        const live = this.liveness.get(w.id);
+        return {
+          id: w.id,
+          lastHeartbeatAgoMs: live ? now - live.at : null,
+          loaded: live?.loaded.size ?? 0,
+          loadQueue: live?.loadQueue ?? 0,
+          cacheBytes: live?.cacheBytes ?? 0,
+          queuedUnits: live?.queuedUnits ?? 0,
+          latencyMs: live?.latencyMs ?? null,
+        };
+      }),
+    };
+    this.onCycle(this.status_);
+  }
+
+  /** Used segments and the overshadowed ones among them, recomputed only when segments changed. */
+  private segments(catalog: CatalogMachine['catalog']): { segments: PlannerSegment[]; overshadowed: Set<string> } {
+    const c = this.segmentsCache;
+    if (c && c.catalog === catalog && c.revision === catalog.segmentsRevision) return c;
+    const used: SegmentRecord[] = catalog.segments({ includeOvershadowed: true });
+    const visible = new Set(catalog.segments().map((s) => s.id));
+    const overshadowed = new Set<string>();
+    for (const s of used) if (!visible.has(s.id)) overshadowed.add(s.id);
+    this.segmentsCache = { revision: catalog.segmentsRevision, catalog, segments: used, overshadowed };
+    return this.segmentsCache;
+  }
+}

@@ -1,0 +1,116 @@
+import { hashIdSet } from '@cairn/shared';
+import { MetaClient, MetaError } from '@cairn/client';
+import type { AssignedSegment } from './segment-cache.js';
+
+/** What a worker tells the metadata group about itself every heartbeat. */
+export interface WorkerReport {
+  readonly loadedHash: string;
+  /** Sent only when the leader does not already hold this exact list (see `loadedHash`). */
+  readonly loaded?: string[] | undefined;
+  readonly loadQueue: number;
+  readonly cacheBytes: number;
+  readonly queuedUnits: number;
+  /** Queries per segment since the previous heartbeat. */
+  readonly queryCounts: Record<string, number>;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  readonly assignmentsHash: string;
+}
+
+export interface HeartbeatAnswer {
+  /** The hash of the loaded list the leader now holds for this worker. */
+  readonly loadedHash: string | null;
+  readonly assignmentsHash: string;
+  /** Present only when they differ from what the worker reported holding. */
+  readonly assignments?: AssignedSegment[];
+}
+
+
+export interface WorkerIdentity {
+  readonly id: string;
+  readonly url: string;
+  readonly tier: string;
+  readonly dc: string;
+  readonly capacityBytes: number;
+  readonly version: string;
+}
+
+/**
+ * Registers the worker and heartbeats every `everyMs` through any member of the metadata group
+ * (followers relay to the leader, where liveness is tracked). The answer carries the worker's
+ * assignments whenever they changed. Survives the group being unavailable: it keeps serving what
+ * it has and retries.
+ */
+export class Heartbeat {
+  private timer: NodeJS.Timeout | null = null;
+  private leaderLoadedHash: string | null = null;
+  private assignmentsHash = '';
+  private registered = false;
+  failures = 0;
+  lastOkAt = 0;
+
+  constructor(
+    private readonly meta: MetaClient,
+    private readonly identity: WorkerIdentity,
+    private readonly everyMs: number,
+    private readonly report: () => Omit<WorkerReport, 'loadedHash' | 'loaded' | 'assignmentsHash'> & { loaded: string[] },
+    private readonly onAssignments: (segments: AssignedSegment[]) => void,
+    private readonly log: (msg: string, fields?: Record<string, unknown>) => void,
+  ) {}
+
+  start(): void {
+    const beat = async () => {
+      try {
+        await this.beat();
+        this.failures = 0;
+        this.lastOkAt = Date.now();
+      } catch (err) {
+        this.failures++;
+        if (this.failures === 1 || this.failures % 30 === 0) this.log('heartbeat failed', { err: (err as Error).message, failures: this.failures });
+      }
+      if (this.timer !== null) this.timer = setTimeout(beat, this.everyMs);
+    };
+    this.timer = setTimeout(beat, 0);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  async register(): Promise<void> {
+    await this.meta.request('PUT', `/v1/workers/${encodeURIComponent(this.identity.id)}`, {
+      url: this.identity.url,
+      tier: this.identity.tier,
+      dc: this.identity.dc,
+      capacityBytes: this.identity.capacityBytes,
+      version: this.identity.version,
+    }, { idempotent: true });
+    this.registered = true;
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.registered) await this.register();
+    const r = this.report();
+    const loadedHash = hashIdSet(r.loaded);
+    const body: WorkerReport = {
+      ...r,
+      loadedHash,
+      // The full list only when the leader does not hold it already (it tells us which it holds).
+      loaded: loadedHash === this.leaderLoadedHash ? undefined : r.loaded,
+      assignmentsHash: this.assignmentsHash,
+    };
+    let answer: HeartbeatAnswer;
+    try {
+      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat`, body, { idempotent: true });
+    } catch (err) {
+      // Removed from the catalog (or a new group): register again on the next beat.
+      if (err instanceof MetaError && err.code === 'NOT_FOUND') this.registered = false;
+      throw err;
+    }
+    this.leaderLoadedHash = answer.loadedHash;
+    if (answer.assignments) {
+      this.assignmentsHash = answer.assignmentsHash;
+      this.onAssignments(answer.assignments);
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { pino } from 'pino';
+import { ConfigError, loadClusterConfig } from '@cairn/shared/config';
+import { createDeepStorage } from '@cairn/shared/deep-storage';
+import { MetaClient } from '@cairn/client';
+import { Heartbeat } from './heartbeat.js';
+import { QueryExecutor } from './query-executor.js';
+import { SegmentCache } from './segment-cache.js';
+import { SegmentStore } from './segment-store.js';
+import { workerApp } from './worker-app.js';
+import { WorkerMetrics } from './worker-metrics.js';
+
+/**
+ * cairn-worker: a stateless query worker.
+ *   cairn-worker --config cluster.json --id w1 --listen 127.0.0.1:PORT --cache DIR \
+ *                [--tier hot] [--dc dc1] [--capacity 10GB] [--url http://host:port]
+ * It holds nothing that matters: killed at any moment, it restarts, reuses the verified files in
+ * its cache, and fetches only what is missing.
+ */
+export const WORKER_VERSION = '0.1.0';
+const USAGE = 'usage: cairn-worker --config cluster.json --id w1 --listen HOST:PORT --cache DIR [--tier T] [--dc D] [--capacity 10GB] [--url URL]';
+const HEARTBEAT_MS = 1000;
+const LOAD_CONCURRENCY = 4;
+const DECODED_BYTES_MAX = 1 << 30;
+
+function parseArgs(argv: readonly string[]): Record<string, string> {
+  const known = ['config', 'id', 'listen', 'cache', 'tier', 'dc', 'capacity', 'url'];
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith('--') ? a.slice(2) : '';
+    if (!known.includes(name)) throw new ConfigError(`unknown argument ${a}; ${USAGE}`);
+    const v = argv[++i];
+    if (v === undefined || v.startsWith('--')) throw new ConfigError(`--${name} needs a value; ${USAGE}`);
+    out[name] = v;
+  }
+  for (const k of ['config', 'id', 'listen', 'cache']) if (!out[k]) throw new ConfigError(`missing --${k}; ${USAGE}`);
+  return out;
+}
+
+/** "10GB", "512MiB", "2TB", "12345" → bytes. */
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(text.trim());
+  if (!m) throw new ConfigError(`--capacity: cannot read ${JSON.stringify(text)} as a size (e.g. 10GB, 512MB)`);
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const pow = { b: 0, kb: 1, kib: 1, mb: 2, mib: 2, gb: 3, gib: 3, tb: 4, tib: 4 }[unit]!;
+  return Math.floor(Number(m[1]) * 1024 ** pow);
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const config = loadClusterConfig(a['config']!);
+  const id = a['id']!;
+  if (!/^[A-Za-z0-9_.:-]{1,255}$/.test(id)) throw new ConfigError(`--id ${JSON.stringify(id)}: 1-255 letters, digits, "_", "-", "." or ":"`);
+  const [host, portText] = a['listen']!.split(/:(?=\d+$)/);
+  const port = Number(portText);
+  if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--listen ${a['listen']}: expected HOST:PORT`);
+  const capacityBytes = parseBytes(a['capacity'] ?? '10GB');
+  const log = pino({ level: process.env['CAIRN_LOG_LEVEL'] ?? 'info', base: { worker: id }, timestamp: pino.stdTimeFunctions.isoTime });
+
+  const cache = new SegmentCache(resolve(a['cache']!), capacityBytes);
+  const scanned = cache.scan();
+  const metrics = new WorkerMetrics();
+  const store = new SegmentStore(cache, createDeepStorage(config.deepStorage), { loadConcurrencyMax: LOAD_CONCURRENCY, decodedBytesMax: Math.min(capacityBytes, DECODED_BYTES_MAX) }, {
+    onLoaded: () => metrics.loads.inc(),
+    onError: (segment, err) => {
+      metrics.loadErrors.inc();
+      log.warn({ segment, err: err.message }, 'segment problem');
+    },
+  });
+  const executor = new QueryExecutor(store);
+  let heartbeat: Heartbeat | null = null;
+  const status = () => ({
+    id,
+    version: WORKER_VERSION,
+    assigned: store.assignedCount,
+    loaded: store.loadedIds().length,
+    loadQueue: store.queueLength,
+    cacheBytes: store.cacheBytes,
+    capacityBytes,
+    queuedUnits: executor.queuedUnits,
+    heartbeatFailures: heartbeat?.failures ?? 0,
+  });
+  const app = workerApp({ id, executor, metrics, status });
+  const server = serve({ fetch: app.fetch, hostname: host, port });
+  await new Promise<void>((res, rej) => {
+    server.once('listening', () => res());
+    server.once('error', rej);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const url = a['url'] ?? `http://${host}:${bound}`;
+
+  const meta = new MetaClient(config.meta, config.auth.token);
+  heartbeat = new Heartbeat(meta, {
+    id, url, tier: a['tier'] ?? '_default_tier', dc: a['dc'] ?? 'dc1', capacityBytes, version: WORKER_VERSION,
+  }, HEARTBEAT_MS, () => {
+    const loaded = store.loadedIds();
+    const counts = Object.fromEntries(executor.segmentQueries);
+    executor.segmentQueries.clear();
+    const lat = [...executor.latenciesMs].sort((x, y) => x - y);
+    metrics.segmentsLoaded.set(loaded.length);
+    metrics.segmentsAssigned.set(store.assignedCount);
+    metrics.loadQueue.set(store.queueLength);
+    metrics.cacheBytes.set(store.cacheBytes);
+    metrics.queuedUnits.set(executor.queuedUnits);
+    return {
+      loaded,
+      loadQueue: store.queueLength,
+      cacheBytes: store.cacheBytes,
+      queuedUnits: executor.queuedUnits,
+      queryCounts: counts,
+      latencyMs: { p50: lat[Math.floor(lat.length / 2)] ?? 0, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 },
+    };
+  }, (segments) => store.reconcile(segments), (msg, fields) => log.warn(fields ?? {}, msg));
+  heartbeat.start();
+  log.info({ url, port: bound, cachedFiles: scanned.files, cachedBytes: scanned.bytes, capacityBytes, version: WORKER_VERSION }, 'cairn-worker listening');
+
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    heartbeat?.stop();
+    server.close();
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`cairn-worker: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`cairn-worker: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,167 @@
+import type { DeepStorage } from '@cairn/shared/deep-storage';
+import { readSegment } from '@cairn/shared/segment';
+import type { LoadedSegment } from '@cairn/shared';
+import type { AssignedSegment, SegmentCache } from './segment-cache.js';
+
+export interface StoreLimits {
+  /** Downloads from deep storage at once. */
+  readonly loadConcurrencyMax: number;
+  /** Bytes of decoded segments kept in memory (least recently used go first). */
+  readonly decodedBytesMax: number;
+}
+
+export interface StoreEvents {
+  onLoaded?(id: string): void;
+  onError?(id: string, err: Error): void;
+}
+
+/**
+ * What this worker serves: the assigned segments, fetched from deep storage into the cache with a
+ * bounded number of concurrent downloads, dropped when unassigned, and decoded into memory on
+ * demand (an LRU bounded in bytes), verifying the checksum each time a file is decoded.
+ */
+export class SegmentStore {
+  private assigned = new Map<string, AssignedSegment>();
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly loading = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly decoded = new Map<string, { segment: LoadedSegment; bytes: number }>();
+  private decodedBytes = 0;
+  loadsDone = 0;
+  bytesLoaded = 0;
+
+  constructor(
+    private readonly cache: SegmentCache,
+    private readonly deep: DeepStorage,
+    private readonly limits: StoreLimits,
+    private readonly events: StoreEvents = {},
+  ) {}
+
+  /** Makes the assigned set exactly `segments`: queues what is missing, drops what is gone. */
+  reconcile(segments: readonly AssignedSegment[]): void {
+    const next = new Map(segments.map((s) => [s.id, s]));
+    // A file shared by another assigned segment (identical content) stays.
+    for (const id of this.assigned.keys()) if (!next.has(id)) this.forget(id);
+    const previous = this.assigned;
+    this.assigned = next;
+    const checksums = new Set([...next.values()].map((s) => s.checksum));
+    // Files of segments no longer assigned (or left from before a restart) go: the cache is bounded.
+    void previous;
+    for (const c of this.cache.checksums()) if (!checksums.has(c)) void this.cache.remove(c);
+    for (const s of segments) this.enqueue(s.id);
+    this.pump();
+  }
+
+  /** Ids of assigned segments whose verified file is in the cache. */
+  loadedIds(): string[] {
+    const out: string[] = [];
+    for (const s of this.assigned.values()) if (this.cache.has(s)) out.push(s.id);
+    return out;
+  }
+
+  isLoaded(id: string): boolean {
+    const s = this.assigned.get(id);
+    return s !== undefined && this.cache.has(s);
+  }
+
+  get queueLength(): number {
+    return this.queue.length + this.loading.size;
+  }
+
+  get cacheBytes(): number {
+    return this.cache.usedBytes;
+  }
+
+  get assignedCount(): number {
+    return this.assigned.size;
+  }
+
+  /**
+   * The decoded segment, or null if this worker does not have it. A file that fails its checksum
+   * is deleted and fetched again, and the segment counts as missing meanwhile.
+   */
+  async get(id: string): Promise<LoadedSegment | null> {
+    const hit = this.decoded.get(id);
+    if (hit) {
+      this.decoded.delete(id);
+      this.decoded.set(id, hit);
+      return hit.segment;
+    }
+    const s = this.assigned.get(id);
+    if (!s || !this.cache.has(s)) return null;
+    let segment: LoadedSegment;
+    try {
+      segment = readSegment(new Uint8Array(await this.cache.read(s)), s.checksum);
+    } catch (err) {
+      this.events.onError?.(id, err as Error);
+      await this.cache.remove(s.checksum);
+      if (this.assigned.get(id) === s) this.enqueue(id);
+      this.pump();
+      return null;
+    }
+    const bytes = s.size * 2;
+    this.decoded.set(id, { segment, bytes });
+    this.decodedBytes += bytes;
+    for (const [old, v] of this.decoded) {
+      if (this.decodedBytes <= this.limits.decodedBytesMax || old === id) break;
+      this.decoded.delete(old);
+      this.decodedBytes -= v.bytes;
+    }
+    return segment;
+  }
+
+  private enqueue(id: string): void {
+    const s = this.assigned.get(id);
+    if (!s || this.cache.has(s) || this.loading.has(id) || this.queued.has(id)) return;
+    this.queued.add(id);
+    this.queue.push(id);
+  }
+
+  private forget(id: string): void {
+    if (this.queued.delete(id)) this.queue.splice(this.queue.indexOf(id), 1);
+    const d = this.decoded.get(id);
+    if (d) {
+      this.decoded.delete(id);
+      this.decodedBytes -= d.bytes;
+    }
+  }
+
+  private pump(): void {
+    while (this.loading.size < this.limits.loadConcurrencyMax && this.queue.length > 0) {
+      const id = this.queue.shift()!;
+      this.queued.delete(id);
+      const s = this.assigned.get(id);
+      if (!s || this.cache.has(s)) continue;
+      if (!this.cache.fits(s.size)) {
+        this.events.onError?.(id, new Error(`no room in the cache for ${s.size} bytes (capacity ${this.cache.capacityBytes})`));
+        continue;
+      }
+      this.loading.add(id);
+      void this.fetch(s).finally(() => {
+        this.loading.delete(id);
+        this.pump();
+      });
+    }
+  }
+
+  private async fetch(s: AssignedSegment): Promise<void> {
+    try {
+      const bytes = await this.deep.get(s.location);
+      await this.cache.store(s, bytes);
+      this.failures.delete(s.id);
+      this.loadsDone++;
+      this.bytesLoaded += bytes.length;
+      this.events.onLoaded?.(s.id);
+    } catch (err) {
+      this.events.onError?.(s.id, err as Error);
+      const n = (this.failures.get(s.id) ?? 0) + 1;
+      this.failures.set(s.id, n);
+      // Retried later, with backoff, while it stays assigned; the coordinator may move it meanwhile.
+      setTimeout(() => {
+        if (this.assigned.get(s.id) === s) this.enqueue(s.id);
+        this.pump();
+      }, Math.min(30_000, 250 * 2 ** Math.min(n, 7))).unref();
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { parseQuery, QueryError } from '@cairn/shared';
+import type { Query } from '@cairn/shared';
+import type { QueryExecutor } from './query-executor.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+const QUERY_BODY_BYTES_MAX = 16 << 20;
+const SEGMENT_IDS_MAX = 100_000;
+
+export interface WorkerAppDeps {
+  readonly id: string;
+  readonly executor: QueryExecutor;
+  readonly metrics: WorkerMetrics;
+  readonly status: () => Record<string, unknown>;
+  /** Extra routes mounted by later layers (the Druid query endpoint). */
+  readonly extend?: (app: Hono) => void;
+}
+
+let querySeq = 0;
+
+/**
+ * A worker's HTTP face: per-segment queries for the client's fan-out, cancellation, health,
+ * status and Prometheus metrics. Errors come in Druid's shape (`{error, errorMessage,
+ * errorClass, host}`) with Druid's status codes.
+ */
+export function workerApp(d: WorkerAppDeps): Hono {
+  const app = new Hono();
+  const fail = (err: unknown) => {
+    const e = err instanceof QueryError ? err : new QueryError('INTERNAL', err instanceof Error ? err.message : String(err));
+    return new Response(JSON.stringify(e.toDruid(d.id)), { status: e.status, headers: { 'content-type': 'application/json' } });
+  };
+  app.onError((err) => fail(err));
+  app.notFound((c) => c.json({ error: 'Not found', errorMessage: `no route for ${c.req.method} ${c.req.path}`, errorClass: 'NotFound', host: d.id }, 404));
+
+  app.post('/v1/segments/query', bodyLimit({ maxSize: QUERY_BODY_BYTES_MAX, onError: () => fail(new QueryError('INVALID_QUERY', `the body is larger than ${QUERY_BODY_BYTES_MAX} bytes`)) }), async (c) => {
+    let body: { query?: unknown; segmentIds?: unknown };
+    try {
+      body = await c.req.json();
+    } catch (err) {
+      throw new QueryError('INVALID_QUERY', `the body is not JSON: ${(err as Error).message}`);
+    }
+    const ids = body.segmentIds;
+    if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw new QueryError('INVALID_QUERY', 'segmentIds: must be an array of segment ids');
+    if (ids.length > SEGMENT_IDS_MAX) throw new QueryError('INVALID_QUERY', `segmentIds: at most ${SEGMENT_IDS_MAX}`);
+    const query: Query = parseQuery(body.query);
+    const queryId = query.context.queryId ?? `${d.id}-${++querySeq}`;
+    const started = performance.now();
+    try {
+      const answer = await d.executor.run(queryId, query, ids as string[]);
+      d.metrics.observeQuery(query.queryType, 'ok', (performance.now() - started) / 1000, answer.partials.length, answer.missing.length);
+      return c.json(answer);
+    } catch (err) {
+      d.metrics.observeQuery(query.queryType, err instanceof QueryError ? err.code : 'INTERNAL', (performance.now() - started) / 1000, 0, 0);
+      throw err;
+    }
+  });
+
+  app.delete('/v1/queries/:queryId', (c) => {
+    const cancelled = d.executor.cancel(c.req.param('queryId'));
+    return c.json({ queryId: c.req.param('queryId'), cancelled }, cancelled ? 202 : 404);
+  });
+
+  app.get('/health', (c) => c.json({ ok: true }));
+  app.get('/v1/status', (c) => c.json(d.status()));
+  app.get('/metrics', async (c) => c.body(await d.metrics.registry.metrics(), 200, { 'content-type': d.metrics.registry.contentType }));
+  d.extend?.(app);
+  return app;
+}
