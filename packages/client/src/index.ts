@@ -4,3 +4,7 @@ export { runIngestion, IngestError } from './ingest/ingest.js';
 export type { IngestOptions, IngestReport, ParseError } from './ingest/ingest.js';
 export { parseIngestionSpec, ingestionSpecSchema, SpecError } from './ingest/spec.js';
 export type { IngestionSpec } from './ingest/spec.js';
+export { CairnClient, ALLOW_PARTIAL_KEY } from './cairn-client.js';
+export type { CairnClientOptions, QueryAnswer, ResponseContext } from './cairn-client.js';
+export type { FanOutOptions, FanOutStats } from './query/fanout.js';
+export type { LatencyOptions } from './query/latency.js';

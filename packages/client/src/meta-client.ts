@@ -24,7 +24,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export class MetaClient {
   private leader: string | null = null;
 
-  constructor(private readonly members: readonly MetaMemberRef[], private readonly token: string) {
+  constructor(readonly members: readonly MetaMemberRef[], private readonly token: string) {
     if (members.length === 0) throw new Error('MetaClient: no meta members');
   }
 
@@ -82,6 +82,37 @@ export class MetaClient {
       await new Promise((r) => setTimeout(r, Math.min(BACKOFF_MS_MAX, 25 * 2 ** attempt)));
     }
     throw new MetaError(0, 'UNAVAILABLE', `${method} ${path}: no member of the metadata group could serve it (${lastError?.message ?? 'no answer'})`);
+  }
+
+  /**
+   * A conditional GET: the body and its ETag, or `notModified` when the member says nothing
+   * changed since `etag`. Tries each member once (reads go anywhere; followers relay leader-only
+   * reads to the leader).
+   */
+  async getIfChanged<T>(path: string, etag: string | null): Promise<{ notModified: true } | { notModified: false; body: T; etag: string | null }> {
+    let lastError: Error | null = null;
+    for (let attempt = 0; attempt < this.members.length * 2; attempt++) {
+      const member = this.pick(attempt);
+      try {
+        const res = await fetch(`${member.url}${path}`, {
+          headers: etag ? { 'if-none-match': etag } : {},
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+        if (res.status === 304) {
+          await res.arrayBuffer();
+          return { notModified: true };
+        }
+        const text = await res.text();
+        if (res.ok) return { notModified: false, body: JSON.parse(text) as T, etag: res.headers.get('etag') };
+        const err = (JSON.parse(text || 'null') as { error?: { code?: string; message?: string; leader?: string } } | null)?.error;
+        lastError = new MetaError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `HTTP ${res.status}`);
+        this.leader = err?.leader ?? null;
+      } catch (err) {
+        lastError = err as Error;
+        this.leader = null;
+      }
+    }
+    throw new MetaError(0, 'UNAVAILABLE', `GET ${path}: no member answered (${lastError?.message ?? 'no answer'})`);
   }
 
   private pick(attempt: number): MetaMemberRef {

@@ -25,7 +25,7 @@ export function isWrite(method: string, path: string): boolean {
 
 /** Requests only the leader can answer: writes, and the coordinator's in-memory status. */
 export function goesToLeader(method: string, path: string): boolean {
-  return isWrite(method, path) || (method === 'GET' && path === '/v1/coordinator/status');
+  return isWrite(method, path) || (method === 'GET' && (path === '/v1/coordinator/status' || path === '/v1/timeline'));
 }
 
 /**

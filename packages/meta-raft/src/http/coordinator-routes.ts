@@ -41,6 +41,18 @@ export function coordinatorRoutes(app: OpenAPIHono, deps: ServerDeps, coordinato
   }), (c) => c.json(coordinator.status() as never, 200));
 
   app.openapi(createRoute({
+    method: 'get', path: '/v1/timeline', summary: 'The serving view for clients: visible segments with the live workers that have them loaded, and the workers\' addresses (ETag / If-None-Match)',
+    request: { query: z.object({ dataSource: z.string().optional() }) },
+    responses: { 200: { description: 'Timeline', content: anyJson }, 304: { description: 'Unchanged since the ETag given' } },
+  }), (c) => {
+    const t = coordinator.timeline(c.req.valid('query').dataSource);
+    const etag = `"${t.etag}"`;
+    if (c.req.header('if-none-match') === etag) return c.body(null, 304) as never;
+    c.header('etag', etag);
+    return c.json({ segments: t.segments, workers: t.workers } as never, 200);
+  });
+
+  app.openapi(createRoute({
     method: 'get', path: '/v1/coordinator/config', summary: 'The coordinator\'s settings: stored values over the defaults',
     responses: { 200: { description: 'Settings', content: anyJson } },
   }), async (c) => {

@@ -38,17 +38,17 @@ async function relay(c: Context, target: MetaMember, selfId: string): Promise<Re
   const url = new URL(c.req.url);
   const dest = new URL(`${url.pathname}${url.search}`, target.url);
   const headers: Record<string, string> = { [FORWARDED_HEADER]: selfId };
-  for (const h of ['authorization', 'content-type']) {
+  for (const h of ['authorization', 'content-type', 'if-none-match']) {
     const v = c.req.header(h);
     if (v) headers[h] = v;
   }
   const body = c.req.method === 'GET' || c.req.method === 'HEAD' ? undefined : Buffer.from(await c.req.arrayBuffer());
   try {
-    const res = await new Promise<{ status: number; type: string | undefined; body: Buffer }>((resolve, reject) => {
+    const res = await new Promise<{ status: number; type: string | undefined; etag: string | undefined; body: Buffer }>((resolve, reject) => {
       const req = request(dest, { method: c.req.method, headers, agent: relayAgent, timeout: FORWARD_TIMEOUT_MS }, (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (d: Buffer) => chunks.push(d));
-        r.on('end', () => resolve({ status: r.statusCode ?? 502, type: r.headers['content-type'], body: Buffer.concat(chunks) }));
+        r.on('end', () => resolve({ status: r.statusCode ?? 502, type: r.headers['content-type'], etag: r.headers['etag'], body: Buffer.concat(chunks) }));
         r.on('error', reject);
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
@@ -57,8 +57,9 @@ async function relay(c: Context, target: MetaMember, selfId: string): Promise<Re
     });
     const out = new Headers();
     if (res.type) out.set('content-type', res.type);
+    if (res.etag) out.set('etag', res.etag);
     out.set(FORWARDED_HEADER, target.id);
-    return new Response(res.body, { status: res.status, headers: out });
+    return new Response(res.status === 304 ? null : res.body, { status: res.status, headers: out });
   } catch (err) {
     // Only a refused connection proves the leader never saw the request: then the write had no
     // effect and 503 NOT_LEADER (retry) is the truth. Any other failure (a timeout, a reset or a

@@ -46,6 +46,29 @@ interface Liveness {
   queries: Map<string, number>;
 }
 
+export interface TimelineSegment {
+  readonly id: string;
+  readonly dataSource: string;
+  readonly start: number;
+  readonly end: number;
+  readonly version: string;
+  readonly partition: number;
+  readonly size: number;
+  /** Live workers that report it loaded: where queries should go. */
+  readonly loadedOn: readonly string[];
+  /** Workers it is assigned to (loaded or still loading). */
+  readonly assignedTo: readonly string[];
+}
+
+export interface TimelineWorker {
+  readonly id: string;
+  readonly url: string;
+  readonly tier: string;
+  readonly dc: string;
+  readonly state: string;
+  readonly live: boolean;
+}
+
 export interface CoordinatorStatus {
   readonly leader: boolean;
   readonly cycles: number;
@@ -148,6 +171,30 @@ export class CoordinatorDriver {
       if (s) assignments.push({ id: s.id, dataSource: s.dataSource, location: s.location, checksum: s.checksum, size: s.size });
     }
     return { ...answer, assignments };
+  }
+
+  /**
+   * The serving view for clients (a broker's server view): the visible segments of `dataSource`
+   * (or of all datasources), each with the live workers that report it loaded and those it is
+   * assigned to, plus the workers' addresses. `etag` changes whenever any of it does.
+   */
+  timeline(dataSource: string | undefined): { etag: string; segments: TimelineSegment[]; workers: TimelineWorker[] } {
+    const catalog = this.node.machine.catalog;
+    const now = this.now();
+    const timeout = catalog.coordinatorConfig().heartbeatTimeoutMs ?? 5000;
+    const live = new Set<string>();
+    for (const [id, l] of this.liveness) if (now - l.at <= timeout) live.add(id);
+    const segments: TimelineSegment[] = [];
+    const tags: string[] = [];
+    for (const s of catalog.segments(dataSource === undefined ? {} : { dataSource })) {
+      const assignedTo = [...(catalog.assignments({ segmentId: s.id })[0]?.workerIds ?? [])];
+      const loadedOn = assignedTo.filter((w) => live.has(w) && this.liveness.get(w)!.loaded.has(s.id));
+      segments.push({ id: s.id, dataSource: s.dataSource, start: s.start, end: s.end, version: s.version, partition: s.partition, size: s.size, loadedOn, assignedTo });
+      tags.push(`${s.id}@${loadedOn.join(',')}/${assignedTo.join(',')}`);
+    }
+    const workers = catalog.workers().map((w) => ({ id: w.id, url: w.url, tier: w.tier, dc: w.dc, state: w.state, live: live.has(w.id) }));
+    for (const w of workers) tags.push(`${w.id}=${w.url}|${w.dc}|${w.live}`);
+    return { etag: hashIdSet(tags), segments, workers };
   }
 
   /** One planning cycle (public for tests). */

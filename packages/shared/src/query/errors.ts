@@ -13,6 +13,8 @@ export const QUERY_ERRORS = {
   RESOURCE_LIMIT: { status: 400, error: 'Resource limit exceeded', errorClass: 'org.apache.druid.query.ResourceLimitExceededException' },
   /** The node has too much work queued; retry later or elsewhere. */
   QUERY_CAPACITY_EXCEEDED: { status: 429, error: 'Query capacity exceeded', errorClass: 'org.apache.druid.query.QueryCapacityExceededException' },
+  /** Some segments could be answered by no replica (the caller did not allow a partial answer). */
+  SEGMENTS_UNAVAILABLE: { status: 503, error: 'Segments unavailable', errorClass: 'org.apache.druid.query.QueryUnavailableException' },
   QUERY_TIMEOUT: { status: 504, error: 'Query timeout', errorClass: 'java.util.concurrent.TimeoutException' },
   QUERY_CANCELLED: { status: 500, error: 'Query cancelled', errorClass: 'java.util.concurrent.CancellationException' },
   INTERNAL: { status: 500, error: 'Unknown exception', errorClass: 'java.lang.RuntimeException' },

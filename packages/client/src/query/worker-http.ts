@@ -1,0 +1,62 @@
+import { Agent, request } from 'node:http';
+import type { PartialResult } from '@cairn/shared';
+
+/** A worker's answer to a per-segment query. */
+export interface SegmentsAnswer {
+  readonly queryId: string;
+  readonly partials: readonly { readonly segmentId: string; readonly partial: PartialResult }[];
+  readonly missing: readonly string[];
+}
+
+/** A worker answered with an error, in Druid's shape. */
+export class WorkerError extends Error {
+  override name = 'WorkerError';
+  constructor(readonly status: number, readonly body: { error?: string; errorMessage?: string; errorClass?: string } | null, message: string) {
+    super(message);
+  }
+
+  /** Whether another replica may answer where this one did not (overloaded, broken, timed out). */
+  get retryable(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/** Connections to workers are kept alive: a query is many small requests. */
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+/** POSTs `body` as JSON to `url`; aborts with `signal`. */
+export function postJson<T>(url: string, body: unknown, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const payload = Buffer.from(JSON.stringify(body));
+    const req = request(url, { method: 'POST', agent, signal, headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => reject(new WorkerError(0, null, `${url}: ${err.message}`)));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown = null;
+        try {
+          json = text ? JSON.parse(text) : null;
+        } catch {
+          // not JSON
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve(json as T);
+        else {
+          const b = json as { errorMessage?: string } | null;
+          reject(new WorkerError(status, json as WorkerError['body'], `${url}: HTTP ${status}: ${b?.errorMessage ?? text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('error', (err) => reject(signal.aborted ? err : new WorkerError(0, null, `${url}: ${err.message}`)));
+    req.end(payload);
+  });
+}
+
+/** Best effort: tells a worker to drop a sub-query's remaining work. */
+export function cancelOn(baseUrl: string, queryId: string): void {
+  const req = request(`${baseUrl}/v1/queries/${encodeURIComponent(queryId)}`, { method: 'DELETE', agent, timeout: 2000 });
+  req.on('error', () => {});
+  req.on('response', (res) => res.resume());
+  req.end();
+}
