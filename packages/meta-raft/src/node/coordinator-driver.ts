@@ -1,5 +1,5 @@
-import { hashIdSet } from '@cairn/shared';
-import type { SegmentRecord } from '@cairn/shared';
+import { firstMatchingRule, hashIdSet, isLoadRule } from '@cairn/shared';
+import type { Rule, SegmentRecord } from '@cairn/shared';
 import type { CommandResult } from '../catalog/index.js';
 import { plan } from '../coordinator/index.js';
 import type { PlannerSegment, PlannerWorker, PlanStats } from '../coordinator/index.js';
@@ -175,7 +175,7 @@ export class CoordinatorDriver {
 
   /**
    * The serving view for clients (a broker's server view): the visible segments of `dataSource`
-   * (or of all datasources), each with the live workers that report it loaded and those it is
+   * (or of all datasources) that its rules keep loaded, each with the live workers that report it loaded and those it is
    * assigned to, plus the workers' addresses. `etag` changes whenever any of it does.
    */
   timeline(dataSource: string | undefined): { etag: string; segments: TimelineSegment[]; workers: TimelineWorker[] } {
@@ -186,7 +186,14 @@ export class CoordinatorDriver {
     for (const [id, l] of this.liveness) if (now - l.at <= timeout) live.add(id);
     const segments: TimelineSegment[] = [];
     const tags: string[] = [];
+    const defaults = catalog.defaultRules();
+    const rulesOf = new Map<string, readonly Rule[]>();
     for (const s of catalog.segments(dataSource === undefined ? {} : { dataSource })) {
+      // Data its rules drop is not served, so not queried (as in Druid): it is not in the timeline.
+      let rules = rulesOf.get(s.dataSource);
+      if (!rules) rulesOf.set(s.dataSource, (rules = catalog.rules(s.dataSource)));
+      const rule = firstMatchingRule(rules, defaults, s, now);
+      if (!rule || !isLoadRule(rule) || Object.values(rule.tieredReplicants).every((n) => n === 0)) continue;
       const assignedTo = [...(catalog.assignments({ segmentId: s.id })[0]?.workerIds ?? [])];
       const loadedOn = assignedTo.filter((w) => live.has(w) && this.liveness.get(w)!.loaded.has(s.id));
       segments.push({ id: s.id, dataSource: s.dataSource, start: s.start, end: s.end, version: s.version, partition: s.partition, size: s.size, loadedOn, assignedTo });
