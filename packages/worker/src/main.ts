@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { ConfigError, loadClusterConfig } from '@cairn/shared/config';
 import { createDeepStorage } from '@cairn/shared/deep-storage';
-import { MetaClient } from '@cairn/client';
+import { CairnClient, MetaClient } from '@cairn/client';
+import { druidEndpoint } from './druid-endpoint.js';
 import { Heartbeat } from './heartbeat.js';
 import { QueryExecutor } from './query-executor.js';
 import { SegmentCache } from './segment-cache.js';
@@ -83,7 +84,9 @@ async function main(): Promise<void> {
     queuedUnits: executor.queuedUnits,
     heartbeatFailures: heartbeat?.failures ?? 0,
   });
-  const app = workerApp({ id, executor, metrics, status });
+  // The broker role: this worker's own client fans Druid queries out to every worker.
+  const client = new CairnClient({ members: config.meta, token: config.auth.token, dc: a['dc'] ?? 'dc1' });
+  const app = workerApp({ id, executor, metrics, status, extend: (h) => druidEndpoint(h, client, id) });
   const server = serve({ fetch: app.fetch, hostname: host, port });
   await new Promise<void>((res, rej) => {
     server.once('listening', () => res());

@@ -1,7 +1,12 @@
+import { QueryError } from '@cairn/shared';
 import { ConfigError } from '@cairn/shared/config';
 import { SpecError } from '../ingest/spec.js';
 import { MetaError } from '../meta-client.js';
 import { CliError } from './flags.js';
+import {
+  DATASOURCES_USAGE, datasourcesCommand, QUERY_USAGE, queryCommand, RULES_USAGE, rulesCommand, SEGMENTS_USAGE, segmentsCommand,
+  STATUS_USAGE, statusCommand, WORKERS_USAGE, workersCommand,
+} from './admin-commands.js';
 import { INGEST_USAGE, ingestCommand } from './ingest-command.js';
 
 /**
@@ -9,7 +14,13 @@ import { INGEST_USAGE, ingestCommand } from './ingest-command.js';
  * (2 for usage and input errors, 1 when the cluster could not do it).
  */
 const COMMANDS: Record<string, { usage: string; run: (argv: readonly string[]) => Promise<number> }> = {
+  status: { usage: STATUS_USAGE, run: statusCommand },
+  datasources: { usage: DATASOURCES_USAGE, run: datasourcesCommand },
+  segments: { usage: SEGMENTS_USAGE, run: segmentsCommand },
+  rules: { usage: RULES_USAGE, run: rulesCommand },
+  workers: { usage: WORKERS_USAGE, run: workersCommand },
   ingest: { usage: INGEST_USAGE, run: ingestCommand },
+  query: { usage: QUERY_USAGE, run: queryCommand },
 };
 
 function usage(): string {
@@ -30,8 +41,8 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const usageError = err instanceof CliError || err instanceof ConfigError || err instanceof SpecError;
-    const message = err instanceof MetaError ? `the metadata group refused: ${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    const usageError = err instanceof CliError || err instanceof ConfigError || err instanceof SpecError || (err instanceof QueryError && err.code === 'INVALID_QUERY');
+    const message = err instanceof MetaError ? `the metadata group refused: ${err.code}: ${err.message}` : err instanceof QueryError ? `query failed (${err.code}): ${err.message}` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`cairn: ${message}\n`);
     process.exit(usageError ? 2 : 1);
   },
