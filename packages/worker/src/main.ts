@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       log.warn({ segment, err: err.message }, 'segment problem');
     },
   });
-  const executor = new QueryExecutor(store);
+  const executor = new QueryExecutor(store, Date.now, Number(process.env['CAIRN_FAULT_UNIT_DELAY_MS'] ?? 0));
   let heartbeat: Heartbeat | null = null;
   const status = () => ({
     id,

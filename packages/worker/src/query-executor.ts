@@ -48,7 +48,12 @@ export class QueryExecutor {
   readonly latenciesMs: number[] = [];
   readonly segmentQueries = new Map<string, number>();
 
-  constructor(private readonly segments: SegmentSource, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly segments: SegmentSource,
+    private readonly now: () => number = Date.now,
+    /** Fault injection for tests: a pause after each unit, making queries slow on purpose. */
+    private readonly unitDelayMs = 0,
+  ) {}
 
   get queuedUnits(): number {
     return this.queued;
@@ -116,7 +121,8 @@ export class QueryExecutor {
         await this.runUnit(q, segmentId);
         if (q.units.length === 0 && this.queries.get(q.id) === q) this.finish(q, null);
         // Yield: other requests and heartbeats get their turn between units.
-        await new Promise((r) => setImmediate(r));
+        if (this.unitDelayMs > 0) await new Promise((r) => setTimeout(r, this.unitDelayMs));
+        else await new Promise((r) => setImmediate(r));
       }
     } finally {
       this.running = false;

@@ -141,7 +141,7 @@ export class FanOut {
     this.stats.requests++;
     this.hedgeTokens = Math.min(this.o.hedgeBudgetBurst, this.hedgeTokens + this.o.hedgeBudgetRatio);
     const pending = () => group.filter((s) => !s.done);
-    const inflight: { worker: string; url: string; subId: string; ac: AbortController; untrack: () => void; settled: boolean; promise: Promise<void> }[] = [];
+    const inflight: { worker: string; url: string; subId: string; ac: AbortController; untrack: () => void; started: number; settled: boolean; promise: Promise<void> }[] = [];
 
     const launch = (target: string, segs: SegmentState[], hedge: boolean) => {
       const url = this.timeline.worker(target)?.url;
@@ -161,7 +161,7 @@ export class FanOut {
         segmentIds: segs.map((s) => s.seg.id),
       };
       const entry = {
-        worker: target, url, subId, ac, untrack, settled: false,
+        worker: target, url, subId, ac, untrack, started, settled: false,
         promise: postJson<SegmentsAnswer>(`${url}/v1/segments/query`, body, ac.signal).then(
           (answer) => {
             this.latency.record(target, performance.now() - started);
@@ -217,6 +217,7 @@ export class FanOut {
     // The losers: abort the requests and tell their workers to drop the work.
     for (const e of inflight) {
       if (e.settled) continue;
+      if (!ctx.signal.aborted) this.latency.recordAbandoned(e.worker, performance.now() - e.started);
       e.ac.abort();
       cancelOn(e.url, e.subId);
     }

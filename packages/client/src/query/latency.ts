@@ -15,6 +15,8 @@ export interface LatencyOptions {
   readonly probeEveryMs: number;
   /** Samples kept for percentiles (the hedge delay). */
   readonly windowSamples: number;
+  /** Probation after this many requests in a row abandoned because a hedge answered first. */
+  readonly abandonedForProbation: number;
 }
 
 export const DEFAULT_LATENCY: LatencyOptions = {
@@ -23,6 +25,7 @@ export const DEFAULT_LATENCY: LatencyOptions = {
   probationFloorMs: 50,
   probeEveryMs: 1000,
   windowSamples: 512,
+  abandonedForProbation: 3,
 };
 
 interface WorkerStats {
@@ -30,6 +33,7 @@ interface WorkerStats {
   probation: boolean;
   lastProbeAt: number;
   failures: number;
+  abandoned: number;
 }
 
 export class LatencyTracker {
@@ -41,7 +45,7 @@ export class LatencyTracker {
 
   private stats(id: string): WorkerStats {
     let s = this.workers.get(id);
-    if (!s) this.workers.set(id, (s = { ewma: null, probation: false, lastProbeAt: 0, failures: 0 }));
+    if (!s) this.workers.set(id, (s = { ewma: null, probation: false, lastProbeAt: 0, failures: 0, abandoned: 0 }));
     return s;
   }
 
@@ -49,6 +53,7 @@ export class LatencyTracker {
     const s = this.stats(id);
     s.ewma = s.ewma === null ? ms : s.ewma + this.o.ewmaAlpha * (ms - s.ewma);
     s.failures = 0;
+    s.abandoned = 0;
     if (this.window.length < this.o.windowSamples) this.window.push(ms);
     else this.window[this.windowAt++ % this.o.windowSamples] = ms;
     // A probe (or any answer) while on probation that is back to normal ends the probation.
@@ -61,6 +66,19 @@ export class LatencyTracker {
     const s = this.stats(id);
     s.failures++;
     if (s.failures >= 2) s.probation = true;
+  }
+
+  /**
+   * A request given up on because a hedge answered first. A paused or overloaded worker never
+   * answers, so without this it would never collect a slow sample: its elapsed time is a lower
+   * bound on its latency (it may only raise the average), and a run of such losses is itself the
+   * sign of a worker far slower than its peers. It never ends a probation.
+   */
+  recordAbandoned(id: string, elapsedMs: number): void {
+    const s = this.stats(id);
+    if (s.ewma === null || elapsedMs > s.ewma) s.ewma = s.ewma === null ? elapsedMs : s.ewma + this.o.ewmaAlpha * (elapsedMs - s.ewma);
+    s.abandoned++;
+    if (!s.probation && (s.abandoned >= this.o.abandonedForProbation || s.ewma > this.threshold(id))) s.probation = true;
   }
 
   /** The latency above which `id` counts as far slower than its peers. */
