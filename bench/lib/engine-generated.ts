@@ -196,18 +196,27 @@ export function duckdbStatements(cfg: GeneratedConfig, table: string): string[] 
   const h = (k: Stream) => `gen_hash(i, ${k.a}, ${k.b}, ${k.c})`;
   const dimSql = (d: DimensionDef) => {
     const n = d.cardinality;
-    const v = `((${h(s[d.streams[0]]!)} % ${n}) * (${h(s[d.streams[1]]!)} % ${n})) // ${n}`;
-    return `('${d.prefix}' || lpad((${v})::VARCHAR, ${d.width}, '0'))::${d.name}_t AS ${d.name}`;
+    return `labels.${d.name}[((${h(s[d.streams[0]]!)} % ${n}) * (${h(s[d.streams[1]]!)} % ${n})) // ${n} + 1] AS ${d.name}`;
   };
+  // Each dimension's values as a list of ENUM values indexed by k + 1: 3x faster than casting
+  // a built string per row (the load is not measured, but it is part of the run's length).
+  const labelList = (d: DimensionDef) =>
+    `(SELECT list(('${d.prefix}' || lpad(k::VARCHAR, ${d.width}, '0'))::${d.name}_t ORDER BY k) FROM range(${d.cardinality}) r(k)) AS ${d.name}`;
   return [
     `CREATE OR REPLACE MACRO gen_xs(x, k) AS xor(x, x >> k)`,
     `CREATE OR REPLACE MACRO gen_hash(i, a, b, c) AS gen_xs((gen_xs((i * a + b) % ${P}, 16) * c) % ${P}, 13)`,
     ...DIMENSIONS.map((d) =>
       `CREATE TYPE ${d.name}_t AS ENUM (SELECT '${d.prefix}' || lpad(k::VARCHAR, ${d.width}, '0') FROM range(${d.cardinality}) r(k) ORDER BY 1)`),
-    `CREATE TABLE ${table} AS SELECT epoch_ms(${cfg.t0}::BIGINT + i * ${step}) AS t, ` +
+    `CREATE TABLE ${table} AS WITH labels AS (SELECT ${DIMENSIONS.map(labelList).join(', ')}) ` +
+      `SELECT epoch_ms(${cfg.t0}::BIGINT + i * ${step}) AS t, ` +
       `${DIMENSIONS.map(dimSql).join(', ')}, ` +
       `${h(s[AMOUNT_STREAM]!)} % 10000 AS amount, ` +
       `(${h(s[SCORE_STREAM]!)} % 100000) / 100.0::DOUBLE AS score ` +
-      `FROM range(${cfg.rows}) r(i)`,
+      `FROM range(${cfg.rows}) r(i), labels`,
   ];
+}
+
+/** SQL answering true when the table's rows are stored in generation (time) order. */
+export function duckdbOrderCheck(cfg: GeneratedConfig, table: string): string {
+  return `SELECT bool_and(t = epoch_ms(${cfg.t0}::BIGINT + rowid * ${stepMs(cfg)})) FROM ${table}`;
 }

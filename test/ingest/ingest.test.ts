@@ -157,6 +157,16 @@ t.test('batch ingestion end to end against a running metadata group', async (t) 
   const fromParquet = await cairn(['ingest', '--config', cluster.configPath, pq]);
   t.equal(fromParquet.code, 0, fromParquet.stderr);
   t.match(fromParquet.stdout, /120 rows read, 0 rejected, 120 stored in 2 segment/);
+  // input.maxRows: a sample of the first rows, from a columnar and from a row input.
+  const pqSample = spec(dir, 'pq-sample', { files: ['events.parquet'], format: 'parquet', maxRows: 50 }, { dataSource: 'pqsample', timestamp: { column: 'ts', format: 'auto' } });
+  const sampled = await cairn(['ingest', '--config', cluster.configPath, pqSample]);
+  t.equal(sampled.code, 0, sampled.stderr);
+  t.match(sampled.stdout, /50 rows read, 0 rejected, 50 stored in 1 segment/, 'only the first 50 parquet rows');
+  writeFileSync(join(dir, 'sample.ndjson'), `${ndjson(rows(7, T0, 1, 10).slice(0, 3))}{broken\n${ndjson(rows(8, T0, 1, 10))}`);
+  const ndSample = spec(dir, 'nd-sample', { files: ['sample.ndjson'], format: 'ndjson', maxRows: 5 }, { dataSource: 'ndsample', maxParseExceptions: 1 });
+  const ndSampled = await cairn(['ingest', '--config', cluster.configPath, ndSample]);
+  t.equal(ndSampled.code, 0, ndSampled.stderr);
+  t.match(ndSampled.stdout, /5 rows read, 1 rejected, 4 stored/, 'five records: three rows, the broken line, one more row');
 
   // 8. Errors are one line and a non-zero exit.
   const badSpec = join(dir, 'badspec.json');

@@ -10,6 +10,7 @@ import { writeSegment } from '@cairn/shared/segment';
 import type { MetaClient } from '../meta-client.js';
 import type { Progress, ProgressState } from './progress.js';
 import { openInputs } from './readers/index.js';
+import type { RowBatch } from './readers/index.js';
 import { SegmentBuilder } from './segment-builder.js';
 import type { IngestionSpec } from './spec.js';
 
@@ -84,10 +85,15 @@ export async function runIngestion(o: IngestOptions): Promise<IngestReport> {
   const sources = openInputs(spec, o.baseDir, stdin);
   state.bytesTotal = sources.every((s) => s.bytesTotal !== null) ? sources.reduce((a, s) => a + s.bytesTotal!, 0) : null;
   let bytesDone = 0;
+  // input.maxRows: rows left to read, over all the inputs in order.
+  let rowsLeft = spec.input.maxRows ?? Infinity;
   for (const source of sources) {
+    if (rowsLeft <= 0) break;
     if (source.name !== 'stdin') await hashFile(resolve(o.baseDir, source.name), inputHash);
     let sourceBytes = 0;
-    for await (const batch of source.batches()) {
+    for await (const whole of source.batches()) {
+      const batch = limitBatch(whole, rowsLeft);
+      rowsLeft -= batch.rows.length + (batch.columns?.length ?? 0) + batch.errors.length;
       for (const e of batch.errors) {
         rejected++;
         if (errors.length < ERRORS_LISTED_MAX) errors.push({ file: source.name, line: e.line, message: e.message });
@@ -115,6 +121,7 @@ export async function runIngestion(o: IngestOptions): Promise<IngestReport> {
       state.rejected = rejected;
       state.bytesRead = bytesDone + sourceBytes;
       o.progress.update(state);
+      if (rowsLeft <= 0) break;
     }
     bytesDone += source.bytesTotal ?? sourceBytes;
   }
@@ -186,6 +193,25 @@ export async function runIngestion(o: IngestOptions): Promise<IngestReport> {
     published: result.published,
     replayed: result.replayed,
     elapsedMs: now() - started,
+  };
+}
+
+/** The first `limit` records of a batch (rows, columns and undecodable lines in line order). */
+function limitBatch(b: RowBatch, limit: number): RowBatch {
+  const records = b.rows.length + (b.columns?.length ?? 0) + b.errors.length;
+  if (records <= limit) return b;
+  if (b.columns) return { ...b, rows: [], errors: [], columns: { length: limit, data: b.columns.data }, lines: b.lines.slice(0, limit) };
+  // Row inputs: keep the records whose line comes first, counting decode errors as records.
+  const lines = [...b.lines.map((line, i) => ({ line, i, error: false })), ...b.errors.map((e, i) => ({ line: e.line, i, error: true }))]
+    .sort((x, y) => x.line - y.line)
+    .slice(0, limit);
+  const keepRows = lines.filter((r) => !r.error).map((r) => r.i).sort((x, y) => x - y);
+  const keepErrors = new Set(lines.filter((r) => r.error).map((r) => r.i));
+  return {
+    ...b,
+    rows: keepRows.map((i) => b.rows[i]!),
+    lines: keepRows.map((i) => b.lines[i]!),
+    errors: b.errors.filter((_, i) => keepErrors.has(i)),
   };
 }
 

@@ -31,6 +31,8 @@ export const ingestionSpecSchema = z.strictObject({
     format: z.enum(INPUT_FORMATS),
     /** CSV only: the field separator. */
     delimiter: z.string().length(1).default(','),
+    /** Read only the first this-many rows of the inputs (a sample; the quickstart's slice). */
+    maxRows: z.int().min(1).optional(),
   }),
   timestamp: z.strictObject({
     column: z.string().min(1),

@@ -40,7 +40,7 @@ export function openInputs(spec: IngestionSpec, baseDir: string, stdin: Readable
       case 'json':
         return jsonArraySource(file, readText(path), size);
       case 'parquet':
-        return parquetSource(file, path, size);
+        return parquetSource(file, path, size, spec.input.maxRows ?? null);
     }
   });
 }

@@ -6,17 +6,19 @@ import type { RowBatch, RowSource } from './types.js';
  * Parquet through hyparquet, one row group at a time (bounded memory); ZSTD, Snappy, Gzip and
  * Brotli pages decode through hyparquet-compressors. Timestamps arrive as epoch milliseconds.
  */
-export function parquetSource(name: string, path: string, bytesTotal: number | null): RowSource {
+export function parquetSource(name: string, path: string, bytesTotal: number | null, rowLimit: number | null = null): RowSource {
   return {
     name,
     bytesTotal,
     async *batches(): AsyncGenerator<RowBatch> {
       const file = await asyncBufferFromFile(path);
       const metadata = await parquetMetadataAsync(file);
-      const total = Number(metadata.num_rows);
+      const total = Math.min(Number(metadata.num_rows), rowLimit ?? Infinity);
       let rowStart = 0;
       for (const group of metadata.row_groups) {
-        const count = Number(group.num_rows);
+        // A row limit ends the read inside a row group: nothing past it is decoded.
+        const count = Math.min(Number(group.num_rows), total - rowStart);
+        if (count <= 0) break;
         // Column chunks, decoded without assembling row objects (the costly part of row reads).
         const chunks = new Map<string, { rowStart: number; rowEnd: number; data: ArrayLike<unknown> }[]>();
         await parquetRead({
