@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo, Server } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
@@ -25,7 +23,7 @@ export interface Proc {
   exitSignal: NodeJS.Signals | null;
 }
 
-const WATCHDOG = fileURLToPath(new URL('./die-with-parent.mjs', import.meta.url));
+const WATCHDOG = fileURLToPath(new URL('../../packages/shared/src/launch/die-with-parent.mjs', import.meta.url));
 const live = new Set<Proc>();
 let exitHook = false;
 
@@ -61,7 +59,7 @@ export function startProcess(name: string, args: readonly string[], logFile: str
     child = spawn(process.execPath, [`--import=${pathToImport(WATCHDOG)}`, ...args], {
       detached: true,
       stdio: ['ignore', out, err],
-      env: { ...process.env, CAIRN_LOG_LEVEL: 'info', ...opts.env, CAIRN_TEST_PARENT_PID: String(process.pid) },
+      env: { ...process.env, CAIRN_LOG_LEVEL: 'info', ...opts.env, CAIRN_PARENT_PID: String(process.pid) },
     });
   } finally {
     closeSync(out);
@@ -142,23 +140,8 @@ export function logTail(p: Proc, lines = 40): string {
   }
 }
 
-/**
- * Ports the OS says are free right now, all distinct (held open together while chosen). Linux
- * hands out listen(0) ports at random from the ephemeral range and prefers ports of the other
- * parity for outgoing connections, so two test files asking at the same time get different ones.
- */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+// Ports the OS says are free right now: the quickstart's helper, shared with the tests.
+export { freePorts } from '../../packages/client/src/quickstart/local-cluster.js';
 
 /** Polls `check` until it returns a value (not undefined), or fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, everyMs = 25): Promise<T> {

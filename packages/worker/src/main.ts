@@ -83,6 +83,10 @@ async function main(): Promise<void> {
     capacityBytes,
     queuedUnits: executor.queuedUnits,
     heartbeatFailures: heartbeat?.failures ?? 0,
+    // Since this process started: files found in the cache, and what had to come from deep storage.
+    cachedAtStart: scanned.files,
+    segmentsFetched: store.loadsDone,
+    bytesFetched: store.bytesLoaded,
   });
   // The broker role: this worker's own client fans Druid queries out to every worker.
   const client = new CairnClient({ members: config.meta, token: config.auth.token, dc: a['dc'] ?? 'dc1' });

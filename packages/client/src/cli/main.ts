@@ -8,6 +8,7 @@ import {
   STATUS_USAGE, statusCommand, WORKERS_USAGE, workersCommand,
 } from './admin-commands.js';
 import { INGEST_USAGE, ingestCommand } from './ingest-command.js';
+import { QUICKSTART_USAGE, quickstartCommand } from '../quickstart/quickstart.js';
 
 /**
  * `cairn`: the command line. Every failure is one line on stderr and a non-zero exit
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { usage: string; run: (argv: readonly string[]) =
   workers: { usage: WORKERS_USAGE, run: workersCommand },
   ingest: { usage: INGEST_USAGE, run: ingestCommand },
   query: { usage: QUERY_USAGE, run: queryCommand },
+  quickstart: { usage: QUICKSTART_USAGE, run: quickstartCommand },
 };
 
 function usage(): string {

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import './die-with-parent.mjs';
 
 const PACKAGES = fileURLToPath(new URL('../../../', import.meta.url));
 /** Native or worker-spawning packages stay outside the bundle. */
