@@ -101,3 +101,32 @@ t.test('all replicas of a segment gone: an error naming it, or a partial answer 
   const failing = await fetch(`${c.workerUrl('w2')}/druid/v2`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(total) });
   t.equal(failing.status, 503, 'and fails without the permission');
 });
+
+t.test('the metadata group entirely down: queries go on from the last timeline view', async (t) => {
+  const seed = 603;
+  t.comment(`seed ${seed}`);
+  const c = await DataCluster.start(t, { workers: [{ id: 'w1' }, { id: 'w2' }] });
+  const rows = events(seed, 6, 20);
+  await c.ingest(EVENTS_SPEC, rows);
+  await c.waitReplicated();
+  const client = c.client({ timelineRefreshMs: 50 });
+  const total = { queryType: 'timeseries', dataSource: 'events', intervals: [INTERVAL], granularity: 'all', aggregations: [{ type: 'count', name: 'rows' }] };
+  const rowsOf = (r: unknown[]) => (r[0] as { result: { rows: number } }).result.rows;
+  t.equal(rowsOf(await client.query(total)), rows.length, 'answered while the group is up');
+  const viaWorker = async () => {
+    const r = await fetch(`${c.workerUrl('w2')}/druid/v2`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(total) });
+    return { status: r.status, body: (await r.json()) as unknown[] };
+  };
+  t.equal(rowsOf((await viaWorker()).body), rows.length, 'and through a worker');
+
+  for (const id of c.meta.ids) await c.meta.kill(id);
+  t.same(c.meta.running(), [], 'all three meta nodes killed');
+  // The views are older than their refresh period now: each query tries the group, which is gone.
+  for (let i = 0; i < 5; i++) {
+    t.equal(rowsOf(await client.query(total)), rows.length, `SDK query ${i + 1} answered from the last view`);
+  }
+  const http = await viaWorker();
+  t.equal(http.status, 200, 'the HTTP endpoint answers too');
+  t.equal(rowsOf(http.body), rows.length, 'with the full count');
+  await t.rejects(c.client().query(total), 'a new client with no view yet cannot know the timeline: it fails');
+});

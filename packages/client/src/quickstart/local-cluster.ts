@@ -29,6 +29,11 @@ export interface LocalClusterOptions {
   readonly token: string;
   /** Each worker's cache capacity, e.g. "2GB". */
   readonly workerCapacity: string;
+  /**
+   * The URL each worker advertises (its `--url`), by index like `workerPorts`, e.g. a proxy in
+   * front of it; a missing or null entry advertises the address it listens on (the default).
+   */
+  readonly workerAdvertisedUrls?: readonly (string | null)[];
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -120,7 +125,7 @@ export class LocalCluster {
     if (n.child && n.child.exitCode === null && n.child.signalCode === null) throw new Error(`${id} is already running`);
     const args = n.kind === 'meta'
       ? [this.metaBin, '--config', this.configPath, '--id', id, '--data', join(this.o.dir, id)]
-      : [this.workerBin, '--config', this.configPath, '--id', id, '--listen', `127.0.0.1:${n.port}`, '--cache', join(this.o.dir, `cache-${id}`), '--capacity', this.o.workerCapacity];
+      : [this.workerBin, '--config', this.configPath, '--id', id, '--listen', `127.0.0.1:${n.port}`, '--cache', join(this.o.dir, `cache-${id}`), '--capacity', this.o.workerCapacity, ...this.advertised(id)];
     const log = openSync(n.logFile, 'a');
     try {
       n.child = spawn(process.execPath, args, {
@@ -132,6 +137,12 @@ export class LocalCluster {
       closeSync(log);
     }
     return n;
+  }
+
+  /** `--url U` when worker `id` advertises another address than its own, else nothing. */
+  private advertised(id: string): string[] {
+    const url = this.o.workerAdvertisedUrls?.[this.workerIds.indexOf(id)];
+    return url ? ['--url', url] : [];
   }
 
   running(id: string): boolean {
