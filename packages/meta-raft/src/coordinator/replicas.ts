@@ -34,7 +34,7 @@ interface Compiled {
   readonly want: number;
 }
 
-/** Replicas per tier index; a rule that wants none has `total` 0. */
+/** Replicas per tier index of a load rule that wants at least one. */
 export interface TierWants {
   readonly perTier: Int32Array;
   readonly total: number;
@@ -113,7 +113,8 @@ export class RuleBook {
 
   private compileOne(rule: Rule): Compiled {
     let want = -1;
-    if (isLoadRule(rule)) {
+    // A load rule naming no replicas (allowEmptyTieredReplicants) keeps nothing loaded: a drop.
+    if (isLoadRule(rule) && Object.values(rule.tieredReplicants).some((n) => n > 0)) {
       const known = this.wantOfRule.get(rule);
       if (known !== undefined) want = known;
       else {

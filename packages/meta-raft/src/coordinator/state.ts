@@ -1,18 +1,20 @@
 /**
- * The cluster as one cycle sees it: workers indexed by id and classified (live, in grace, gone),
- * tiers numbered, rules compiled, and one pass over the used segments that counts what every
- * worker holds and sets aside the few segments that need attention (the work list).
+ * The cluster as one cycle sees it: workers sorted, indexed by id and classified (live, in
+ * their grace period, gone), tiers numbered, rules compiled against `now`, hot segments found,
+ * then the one pass over the used segments (scan.ts) that sets aside the few needing attention.
+ * Everything after the pass is proportional to that work list, not to the segment count.
  *
- * The pass is the only part that touches every segment, so it allocates nothing per segment:
- * counters live in typed arrays indexed by tier or segment, and a segment in the steady state
- * (every wanted replica assigned to a live active worker and loaded there) costs a few hash
- * lookups. Everything else in the cycle is proportional to the work list.
+ * Liveness: a worker is live when its last heartbeat is at most heartbeatTimeoutMs old and
+ * `downSince` does not name it. Otherwise it went down at `downSince` (or its last heartbeat
+ * plus the timeout) and is in grace for gracePeriodMs after that, then gone. A worker never
+ * heard from, with no `downSince`, stays in grace: only the driver knows since when.
  */
 import { overshadowedIds } from '@cairn/shared';
 import { assert } from '../core/assert.js';
 import type { PlannerConfig } from './config.js';
-import { hotExtra, hotness, type Hotness } from './hot.js';
+import { hotness, type Hotness } from './hot.js';
 import { RuleBook, tiersNamedBy } from './replicas.js';
+import { scanSegments, type ScanResult } from './scan.js';
 import type { PlannerInput, PlannerSegment, PlannerWorker, WorkerHealth } from './types.js';
 
 /** A worker with this cycle's bookkeeping. Mutable fields are updated as decisions are made. */
@@ -39,9 +41,13 @@ export interface WorkerView {
   loads: number;
   drops: number;
   dropBytes: number;
+  /** Not-yet-loaded assignments removed this cycle: they leave the load queue. */
+  dropsQueued: number;
+  /** Bytes of balancing moves away from this worker: dropped in a later cycle, once the new replica is loaded. */
+  movingOutBytes: number;
 }
 
-export interface ClusterState {
+export interface ClusterState extends ScanResult {
   readonly config: PlannerConfig;
   readonly now: number;
   readonly segments: readonly PlannerSegment[];
@@ -58,25 +64,11 @@ export interface ClusterState {
   readonly members: Int32Array;
   readonly rules: RuleBook;
   readonly hot: Hotness;
-  /** Per segment (input order): index into `rules.wants`, DROP, or OVERSHADOWED. */
-  readonly want: Int32Array;
-  /** Per segment: hot extra replicas per wanted tier. */
-  readonly extra: Uint8Array;
-  /** Per segment: the committed holders (the same arrays as in `assignments`). */
-  readonly holdersOf: readonly (readonly string[] | undefined)[];
-  /** Per segment: 1 when nothing is to be done for it (the steady state). */
-  readonly settled: Uint8Array;
-  /** Segments that are not settled, in input order (the planner sorts them). */
-  readonly work: number[];
-  /** Per tier: 1 when some segment holds more replicas there than wanted (a move or drop is pending). */
-  readonly tierSurplus: Uint8Array;
-  /** Assignment keys that name no used segment. */
+  /** Assignment keys that name no used segment, sorted. */
   readonly unusedAssigned: readonly string[];
-  readonly counts: { overshadowed: number; unavailable: number; underReplicated: number; hot: number };
 }
 
-export const DROP = -1;
-export const OVERSHADOWED = -2;
+export { DROP, OVERSHADOWED } from './scan.js';
 
 function healthOf(w: PlannerWorker, now: number, downSince: ReadonlyMap<string, number> | undefined, config: PlannerConfig): WorkerHealth {
   const since = downSince?.get(w.id);
@@ -110,6 +102,8 @@ function indexWorkers(input: PlannerInput, config: PlannerConfig, tierOf: (name:
       loads: 0,
       drops: 0,
       dropBytes: 0,
+      dropsQueued: 0,
+      movingOutBytes: 0,
     };
   });
 }
@@ -136,135 +130,14 @@ export function buildState(input: PlannerInput, config: PlannerConfig): ClusterS
   const overshadowed =
     input.overshadowed ?? overshadowedIds(input.segments.map((s) => ({ id: s.id, dataSource: s.dataSource, start: s.start, end: s.end, version: s.version, partition: s.partition, partitions: s.partitions, used: true })));
 
-  const segments = input.segments;
-  const n = segments.length;
-  const want = new Int32Array(n);
-  const extra = new Uint8Array(n);
-  const settled = new Uint8Array(n);
-  const holdersOf = new Array<readonly string[] | undefined>(n);
-  const tierSurplus = new Uint8Array(T);
-  const work: number[] = [];
-  const counts = { overshadowed: 0, unavailable: 0, underReplicated: 0, hot: 0 };
-  const assignments = input.assignments;
-  const checkOvershadowed = overshadowed.size > 0;
-  const checkHot = hot.warm.size > 0;
-  // Scratch counters per tier, zeroed after each segment (only the tiers it touched).
-  const good = new Int32Array(T);
-  const liveLoaded = new Int32Array(T);
-  let matched = 0;
-
-  for (let i = 0; i < n; i++) {
-    const s = segments[i]!;
-    const id = s.id;
-    const holders = assignments.get(id);
-    holdersOf[i] = holders;
-    if (holders !== undefined) matched++;
-    if (checkOvershadowed && overshadowed.has(id)) {
-      want[i] = OVERSHADOWED;
-      counts.overshadowed++;
-      if (holders !== undefined && holders.length > 0) {
-        for (const wid of holders) {
-          const k = workerIndex.get(wid);
-          if (k !== undefined) countHolder(workers[k]!, s, false);
-        }
-        work.push(i);
-      } else settled[i] = 1;
-      continue;
-    }
-    const wi = rules.wantIndex(s.dataSource, s.start, s.end);
-    want[i] = wi;
-
-    // Walk the replicas: ok stays true only for live, active, loaded replicas on known workers.
-    let ok = true;
-    let loadedAnywhere = 0;
-    if (holders !== undefined) {
-      for (let h = 0; h < holders.length; h++) {
-        const k = workerIndex.get(holders[h]!);
-        if (k === undefined) {
-          ok = false;
-          continue;
-        }
-        const w = workers[k]!;
-        const loaded = w.health === 'live' && w.source.loaded.has(id);
-        countHolder(w, s, loaded);
-        if (w.health === 'gone') {
-          ok = false;
-          continue;
-        }
-        if (!loaded) ok = false;
-        else {
-          liveLoaded[w.tier]!++;
-          loadedAnywhere++;
-        }
-        if (w.decommissioning) ok = false;
-        else good[w.tier]!++;
-      }
-    }
-
-    if (wi === DROP) {
-      if (holders !== undefined && holders.length > 0) work.push(i);
-      else settled[i] = 1;
-      clear(holders);
-      continue;
-    }
-    const per = rules.wants[wi]!.perTier;
-
-    let x = 0;
-    if (checkHot) {
-      const c = hot.warm.get(id);
-      if (c !== undefined) {
-        let current = 0;
-        for (let t = 0; t < T; t++) if (per[t]! > 0 && good[t]! - per[t]! > current) current = good[t]! - per[t]!;
-        x = hotExtra(c, hot, config, current);
-        extra[i] = x;
-        if (x > 0) counts.hot++;
-      }
-    }
-
-    if (loadedAnywhere === 0) counts.unavailable++;
-    else {
-      for (let t = 0; t < T; t++) {
-        if (liveLoaded[t]! < per[t]!) {
-          counts.underReplicated++;
-          break;
-        }
-      }
-    }
-    for (let t = 0; t < T; t++) {
-      const eff = per[t]! > 0 ? Math.min(per[t]! + x, members[t]!) : 0;
-      if (good[t] !== eff) {
-        ok = false;
-        if (good[t]! > eff) tierSurplus[t] = 1;
-      }
-    }
-    if (ok) settled[i] = 1;
-    else work.push(i);
-    clear(holders);
-  }
-
-  function countHolder(w: WorkerView, s: PlannerSegment, loaded: boolean): void {
-    w.committedBytes += s.size;
-    w.committedSegments++;
-    if (!loaded && w.health === 'live' && !w.source.loadQueue.has(s.id)) w.queued++;
-  }
-  function clear(holders: readonly string[] | undefined): void {
-    if (holders === undefined) return;
-    for (let h = 0; h < holders.length; h++) {
-      const k = workerIndex.get(holders[h]!);
-      if (k === undefined) continue;
-      const t = workers[k]!.tier;
-      good[t] = 0;
-      liveLoaded[t] = 0;
-    }
-  }
-
-  const unusedAssigned = matched < assignments.size ? findUnused(segments, assignments, workers, workerIndex) : [];
+  const scan = scanSegments(input.segments, input.assignments, overshadowed, workers, workerIndex, members, rules, hot, config);
+  const unusedAssigned = scan.matched < input.assignments.size ? findUnused(input.segments, input.assignments, workers, workerIndex) : [];
   for (const w of workers) w.bytes = w.committedBytes;
   return {
     config,
     now: input.now,
-    segments,
-    assignments,
+    segments: input.segments,
+    assignments: input.assignments,
     overshadowed,
     workers,
     workerIndex,
@@ -273,14 +146,8 @@ export function buildState(input: PlannerInput, config: PlannerConfig): ClusterS
     members,
     rules,
     hot,
-    want,
-    extra,
-    holdersOf,
-    settled,
-    work,
-    tierSurplus,
+    ...scan,
     unusedAssigned,
-    counts,
   };
 }
 

@@ -45,7 +45,11 @@ export interface PlannerInput {
   readonly defaultRules: readonly Rule[];
   /** Every registered worker, each id once. */
   readonly workers: readonly PlannerWorker[];
-  /** Committed assignments: segment id -> worker ids. May name unused segments and unknown workers. */
+  /**
+   * Committed assignments: segment id -> worker ids. May name unused segments. Names only
+   * registered workers, as the catalog guarantees; a replica on an unknown worker counts for
+   * nothing and is never named in a decision (the catalog would refuse the whole command).
+   */
   readonly assignments: ReadonlyMap<string, readonly string[]>;
   /**
    * Workers the driver considers down, with the epoch ms they went down. A worker is also down
@@ -82,7 +86,7 @@ export type UnassignReason =
   | 'drop-tier'
   /** The decommissioning worker's copy, now that its replacement is loaded. */
   | 'decommission'
-  /** The worker has been down longer than the grace period, or is not registered. */
+  /** The worker has been down longer than the grace period. */
   | 'worker-gone';
 
 export interface Assign {
