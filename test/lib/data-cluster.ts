@@ -69,7 +69,7 @@ export class DataCluster {
     return w.proc;
   }
 
-  async waitWorkerUp(id: string, timeoutMs = 20_000): Promise<void> {
+  async waitWorkerUp(id: string, timeoutMs = 60_000): Promise<void> {
     const w = this.workers.get(id)!;
     await waitFor(`worker ${id} to answer /health`, timeoutMs, async () => {
       if (w.proc && !isRunning(w.proc)) throw new Error(`${id} exited:\n${logTail(w.proc)}`);

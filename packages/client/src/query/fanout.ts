@@ -84,11 +84,14 @@ export class FanOut {
     const partials: PartialResult[] = [];
     const accept = (from: string, answer: SegmentsAnswer, hedge: boolean) => {
       for (const p of answer.partials) {
-        const s = states.get(p.segmentId);
-        if (!s || s.done) continue;
-        s.done = true;
+        const covered = ('segmentIds' in p ? p.segmentIds : [p.segmentId]).map((id) => states.get(id));
+        // A partial counts only if none of its segments is answered yet: a merged partial cannot
+        // be split, so one that overlaps a hedge's earlier answer is dropped, and whatever it
+        // alone covered is asked again.
+        if (covered.some((s) => s === undefined || s.done)) continue;
+        for (const s of covered) s!.done = true;
         partials.push(p.partial);
-        if (hedge) this.stats.hedgeWins++;
+        if (hedge) this.stats.hedgeWins += covered.length;
       }
       for (const id of answer.missing) states.get(id)?.tried.add(from);
     };
@@ -159,6 +162,7 @@ export class FanOut {
       const body = {
         query: { ...raw, context: { ...(raw['context'] as object | undefined), queryId: subId, ...(timeout > 0 ? { timeout } : {}) } },
         segmentIds: segs.map((s) => s.seg.id),
+        merge: true,
       };
       const entry = {
         worker: target, url, subId, ac, untrack, started, settled: false,
@@ -184,27 +188,39 @@ export class FanOut {
     };
 
     launch(worker, group, false);
-    const delay = this.hedgeDelayMs();
-    let timer: NodeJS.Timeout | undefined;
-    const hedgeDue = new Promise<'hedge'>((res) => (timer = setTimeout(() => res('hedge'), delay)));
-    const first = await Promise.race([inflight[0]!.promise.then(() => 'done' as const), hedgeDue]);
-    clearTimeout(timer);
-    if (first === 'hedge' && pending().length > 0 && !ctx.signal.aborted) {
+    const primaryDone = inflight[0]!.promise.then(() => 'done' as const, () => 'done' as const);
+    // Hedge once the primary is late, each segment at most once. Segments the budget could not
+    // cover yet wait another hedge delay and try again (other requests refill it): giving up on
+    // them would leave the query waiting on a paused worker until its timeout.
+    const hedged = new Set<SegmentState>();
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const hedgeDue = new Promise<'hedge'>((res) => (timer = setTimeout(() => res('hedge'), this.hedgeDelayMs())));
+      const first = await Promise.race([primaryDone, hedgeDue]);
+      clearTimeout(timer);
+      if (first === 'done' || ctx.signal.aborted) break;
       // Hedge: the same segments to other replicas, one request per replica, within the budget.
       const alternatives = new Map<string, SegmentState[]>();
       for (const s of pending()) {
+        if (hedged.has(s)) continue;
         const alt = this.choose(s.seg, s.tried, worker);
         if (alt === null) continue;
         let g = alternatives.get(alt);
         if (!g) alternatives.set(alt, (g = []));
         g.push(s);
       }
+      let starved = false;
       for (const [alt, segs] of alternatives) {
-        if (this.hedgeTokens < 1) break;
+        if (this.hedgeTokens < 1) {
+          starved = true;
+          break;
+        }
         this.hedgeTokens -= 1;
         this.stats.hedges++;
+        for (const s of segs) hedged.add(s);
         launch(alt, segs, true);
       }
+      if (!starved) break;
     }
     // Done when every segment of the group is answered, or every request has settled.
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,11 @@ import type { PartialResult } from '@cairn/shared';
 /** A worker's answer to a per-segment query. */
 export interface SegmentsAnswer {
   readonly queryId: string;
-  readonly partials: readonly { readonly segmentId: string; readonly partial: PartialResult }[];
+  /**
+   * One partial per segment, or (when the request asked `merge: true` and the worker can) one
+   * partial covering several segments. Both shapes are accepted: older workers send the first.
+   */
+  readonly partials: readonly ({ readonly segmentId: string; readonly partial: PartialResult } | { readonly segmentIds: readonly string[]; readonly partial: PartialResult })[];
   readonly missing: readonly string[];
 }
 

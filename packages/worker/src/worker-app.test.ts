@@ -1,0 +1,74 @@
+import t from 'tap';
+import { finalizeResult, mergePartials, parseQuery } from '@cairn/shared';
+import type { LoadedSegment } from '@cairn/shared';
+import { segmentFromRows } from './engine/index.js';
+import { QueryExecutor } from './query-executor.js';
+import { workerApp } from './worker-app.js';
+import { WorkerMetrics } from './worker-metrics.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.parse('2024-06-01T00:00:00Z');
+
+/** Four hourly segments of seeded rows, served from memory. */
+function fixture(seed: number) {
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const segments = new Map<string, LoadedSegment>();
+  for (let h = 0; h < 4; h++) {
+    const rows = Array.from({ length: 50 }, () => ({
+      __time: T0 + h * HOUR + Math.floor(rand() * HOUR),
+      country: ['fr', 'de', 'us', 'jp', 'br'][Math.floor(rand() * 5)],
+      value: Math.floor(rand() * 100),
+    }));
+    segments.set(`events_h${h}`, segmentFromRows({ dataSource: 'events', start: T0 + h * HOUR, end: T0 + (h + 1) * HOUR, dimensions: ['country'], metrics: [{ name: 'value', type: 'long' }], rows }));
+  }
+  const executor = new QueryExecutor({ get: async (id) => segments.get(id) ?? null });
+  const app = workerApp({ id: 'w-test', executor, metrics: new WorkerMetrics(), status: () => ({ id: 'w-test' }) });
+  return { segments, app };
+}
+
+const GROUP_BY = {
+  queryType: 'groupBy', dataSource: 'events', intervals: ['2024-06-01/2024-06-02'], granularity: 'all', dimensions: ['country'],
+  aggregations: [{ type: 'count', name: 'rows' }, { type: 'longSum', name: 'value', fieldName: 'value' }],
+};
+
+async function post(app: ReturnType<typeof workerApp>, body: unknown) {
+  const res = await app.request('/v1/segments/query', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+t.test('merge: one partial for every answered segment, equal to merging the per-segment ones', async (t) => {
+  const seed = 41;
+  t.comment(`seed ${seed}`);
+  const { app } = fixture(seed);
+  const ids = ['events_h0', 'events_h1', 'events_h3', 'events_nope'];
+  const each = await post(app, { query: GROUP_BY, segmentIds: ids });
+  t.equal(each.status, 200);
+  t.same(each.body.partials.map((p: any) => p.segmentId), ['events_h0', 'events_h1', 'events_h3'], 'without merge: one partial per segment (the shape older clients read)');
+  t.same(each.body.missing, ['events_nope'], 'the segment it lacks is listed as missing');
+
+  const merged = await post(app, { query: GROUP_BY, segmentIds: ids, merge: true });
+  t.equal(merged.status, 200);
+  t.equal(merged.body.partials.length, 1, 'with merge: one partial');
+  t.same(merged.body.partials[0].segmentIds, ['events_h0', 'events_h1', 'events_h3'], 'naming the segments it covers');
+  t.same(merged.body.missing, ['events_nope']);
+  const q = parseQuery(GROUP_BY);
+  const expected = finalizeResult(q, mergePartials(q, each.body.partials.map((p: any) => p.partial)));
+  t.same(finalizeResult(q, merged.body.partials[0].partial), expected, 'the same final answer');
+
+  const single = await post(app, { query: GROUP_BY, segmentIds: ['events_h2'], merge: true });
+  t.same(single.body.partials.map((p: any) => p.segmentId), ['events_h2'], 'a single segment keeps the per-segment shape');
+});
+
+t.test('bad requests get Druid-shaped 400s naming the problem', async (t) => {
+  const { app } = fixture(42);
+  const notArray = await post(app, { query: GROUP_BY, segmentIds: 'events_h0' });
+  t.equal(notArray.status, 400);
+  t.match(notArray.body, { error: String, errorMessage: /segmentIds: must be an array of segment ids/, host: 'w-test' });
+  const badQuery = await post(app, { query: { ...GROUP_BY, granularity: 'fortnight' }, segmentIds: ['events_h0'] });
+  t.equal(badQuery.status, 400);
+  t.match(badQuery.body.errorMessage, /granularity/);
+  const notJson = await app.request('/v1/segments/query', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+  t.equal(notJson.status, 400);
+  t.match((await notJson.json() as any).errorMessage, /the body is not JSON/);
+});
