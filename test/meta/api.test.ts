@@ -85,6 +85,7 @@ t.test('the HTTP API of a running group', async (t) => {
     const etcd = await api(leader, '/v3/kv/put', { body: JSON.stringify({ key: b64('big'), value: 'A'.repeat(2_300_000) }) });
     t.equal(etcd.status, 413, 'an etcd put over 2.2 MB: 413');
     t.ok(isErrorBody(etcd.body, 'PAYLOAD_TOO_LARGE'), 'with code PAYLOAD_TOO_LARGE');
+    t.equal(etcd.headers.get('connection'), 'close', 'and Connection: close (the unread rest of the body would break the next request on it)');
     const admin = await api(follower, '/v1/segments/publish', { body: JSON.stringify({ ingestionId: 'huge', segments: [], pad: 'x'.repeat(33 << 20) }), timeoutMs: 30_000 });
     t.equal(admin.status, 413, 'an admin body over 32 MiB, sent to a follower: 413 before any relay');
     t.ok(isErrorBody(admin.body, 'PAYLOAD_TOO_LARGE'), 'with code PAYLOAD_TOO_LARGE');

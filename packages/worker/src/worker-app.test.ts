@@ -72,3 +72,30 @@ t.test('bad requests get Druid-shaped 400s naming the problem', async (t) => {
   t.equal(notJson.status, 400);
   t.match((await notJson.json() as any).errorMessage, /the body is not JSON/);
 });
+
+t.test('an oversized body over real HTTP: a Druid-shaped error, and the connection is closed (its unread rest cannot carry another request)', async (t) => {
+  const { serve } = await import('@hono/node-server');
+  const { request } = await import('node:http');
+  const { app } = fixture(5);
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  t.teardown(() => {
+    (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+    server.close();
+  });
+  await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
+  const port = (server.address() as { port: number }).port;
+  const body = Buffer.from(JSON.stringify({ query: GROUP_BY, segmentIds: [], pad: 'x'.repeat(17 << 20) }));
+  const res = await new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/segments/query', headers: { 'content-type': 'application/json', 'content-length': body.length, connection: 'keep-alive' } }, (r) => {
+      let text = '';
+      r.on('data', (c: Buffer) => (text += c.toString()));
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, connection: r.headers.connection, text }));
+    });
+    // The server may close while the body is still being written: that is the point.
+    req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+    req.end(body);
+  });
+  t.equal(res.status, 400);
+  t.match(res.text, /larger than/, 'the error says why');
+  t.equal(res.connection, 'close', 'Connection: close');
+});

@@ -30,10 +30,17 @@ export function workerApp(d: WorkerAppDeps): Hono {
     const e = err instanceof QueryError ? err : new QueryError('INTERNAL', err instanceof Error ? err.message : String(err));
     return new Response(JSON.stringify(e.toDruid(d.id)), { status: e.status, headers: { 'content-type': 'application/json' } });
   };
+  // The rest of an oversized body is never read, so its connection cannot carry another request:
+  // close it, or a keep-alive client reuses it and its next request fails with "other side closed".
+  const tooLarge = () => {
+    const r = fail(new QueryError('INVALID_QUERY', `the body is larger than ${QUERY_BODY_BYTES_MAX} bytes`));
+    r.headers.set('connection', 'close');
+    return r;
+  };
   app.onError((err) => fail(err));
   app.notFound((c) => c.json({ error: 'Not found', errorMessage: `no route for ${c.req.method} ${c.req.path}`, errorClass: 'NotFound', host: d.id }, 404));
 
-  app.post('/v1/segments/query', bodyLimit({ maxSize: QUERY_BODY_BYTES_MAX, onError: () => fail(new QueryError('INVALID_QUERY', `the body is larger than ${QUERY_BODY_BYTES_MAX} bytes`)) }), async (c) => {
+  app.post('/v1/segments/query', bodyLimit({ maxSize: QUERY_BODY_BYTES_MAX, onError: () => tooLarge() }), async (c) => {
     let body: { query?: unknown; segmentIds?: unknown; merge?: unknown };
     try {
       body = await c.req.json();

@@ -51,7 +51,9 @@ export function buildApp(deps: ServerDeps): OpenAPIHono {
 
   const tooLarge = (max: number) => bodyLimit({
     maxSize: max,
-    onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', `the body is larger than ${max} bytes`), 413),
+    // The rest of the body is never read, so the connection cannot carry another request: close
+    // it, or a keep-alive client reuses it and its next request fails with "other side closed".
+    onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', `the body is larger than ${max} bytes`), 413, { connection: 'close' }),
   });
   app.use('/v1/*', tooLarge(ADMIN_BODY_BYTES_MAX));
   app.use('/v3/*', tooLarge(ETCD_BODY_BYTES_MAX));
