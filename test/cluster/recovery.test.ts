@@ -39,10 +39,13 @@ t.test('two of three workers killed: every segment comes back from deep storage,
     for (const w of s.stats.workers) maxQueue = Math.max(maxQueue, w.loadQueue);
     for (const w of s.workers) if (w.lastHeartbeatAgoMs !== null && w.lastHeartbeatAgoMs < 1500) maxReported = Math.max(maxReported, w.loadQueue);
   };
+  // Judged only once the coordinator counts w1 and w2 as gone: until it notices the kills, its
+  // last cycle still reports every segment available on them.
   await waitFor('every segment available again on w3', 90_000, async () => {
     await watch();
     const s = await c.coordinator();
-    return s && s.stats.unavailable === 0 ? true : undefined;
+    const gone = (id: string) => s?.stats.workers.some((w: { id: string; health: string }) => w.id === id && w.health === 'gone');
+    return s && gone('w1') && gone('w2') && s.stats.unavailable === 0 ? true : undefined;
   }, 100);
   await c.restartWorker('w1');
   await c.restartWorker('w2');

@@ -113,11 +113,27 @@ export class DataCluster {
     return null;
   }
 
-  /** Waits until nothing is unavailable or under-replicated and every load queue is empty. */
+  /** How many used, visible segments the catalog holds (a linearizable read), or null when no meta node answers. */
+  async visibleSegments(): Promise<number | null> {
+    for (const id of this.meta.running()) {
+      const r = await api(this.meta.url(id), '/v1/segments?limit=1', { token: null, timeoutMs: 2000 }).catch(() => null);
+      if (r?.status === 200 && typeof r.body?.total === 'number') return r.body.total;
+    }
+    return null;
+  }
+
+  /**
+   * Waits until the coordinator's last cycle saw every published segment, found nothing
+   * unavailable or under-replicated, and every load queue is empty.
+   */
   async waitReplicated(timeoutMs = 60_000): Promise<any> {
     return waitFor('every segment fully replicated', timeoutMs, async () => {
+      // The catalog first: a coordinator cycle that ran before the last publish reports nothing
+      // unavailable only because it has not seen the new segments yet.
+      const visible = await this.visibleSegments();
       const s = await this.coordinator();
-      if (!s || s.stats.unavailable > 0 || s.stats.underReplicated > 0) return undefined;
+      if (visible === null || !s || s.stats.segments < visible) return undefined;
+      if (s.stats.unavailable > 0 || s.stats.underReplicated > 0) return undefined;
       if (s.workers.some((w: any) => w.lastHeartbeatAgoMs !== null && w.loadQueue > 0)) return undefined;
       return s;
     }, 100);

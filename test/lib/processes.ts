@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
@@ -9,7 +11,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  * also when a test fails. Three layers make sure none outlives its test: `t.teardown` stops them
  * (SIGCONT, SIGTERM, then SIGKILL), an `exit` hook SIGKILLs any group still alive when the test
  * process exits, and a preloaded watchdog in each child kills its group if the test process
- * itself is killed (a tap timeout ends in SIGKILL, which runs no hook).
+ * itself is killed (a tap timeout ends in SIGKILL, which runs no hook). A child that is paused
+ * (SIGSTOP) when the test process dies cannot run its watchdog, so a fourth layer, one small
+ * reaper process per test process, SIGKILLs the groups still listed once the test process is gone.
  */
 export interface Proc {
   readonly name: string;
@@ -27,10 +31,39 @@ const WATCHDOG = fileURLToPath(new URL('../../packages/shared/src/launch/die-wit
 const live = new Set<Proc>();
 let exitHook = false;
 
+/** The reaper's list of live process groups, one pid per line, rewritten on every change. */
+const REAPER_LIST = join(tmpdir(), `cairn-test-reaper-${process.pid}.txt`);
+/** How often the reaper checks that the test process is alive. */
+const REAPER_CHECK_MS = 500;
+/**
+ * Runs in its own process group and outlives the test process by at most one check: then it
+ * SIGKILLs every group on the list (SIGKILL reaches a stopped process too), removes the list and
+ * exits. Only groups that are still live are listed, so a reused pid is never a target.
+ */
+const REAPER = `
+const fs = require('node:fs');
+const [parent, list] = [Number(process.argv[1]), process.argv[2]];
+setInterval(() => {
+  try { process.kill(parent, 0); return; } catch {}
+  let pids = [];
+  try { pids = fs.readFileSync(list, 'utf8').split('\\n').filter(Boolean).map(Number); } catch {}
+  for (const pid of pids) { try { process.kill(-pid, 'SIGKILL'); } catch {} }
+  try { fs.rmSync(list, { force: true }); } catch {}
+  process.exit(0);
+}, ${REAPER_CHECK_MS});
+`;
+
+function writeReaperList(): void {
+  writeFileSync(REAPER_LIST, [...live].map((p) => `${p.pid}\n`).join(''));
+}
+
 /** Last resort: a test process that exits (normally or on an uncaught error) takes its groups along. */
 function installExitHook(): void {
   if (exitHook) return;
   exitHook = true;
+  writeReaperList();
+  const reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), REAPER_LIST], { detached: true, stdio: 'ignore' });
+  reaper.unref();
   process.on('exit', () => {
     for (const p of live) {
       try {
@@ -77,10 +110,12 @@ export function startProcess(name: string, args: readonly string[], logFile: str
       proc.exitCode = code ?? (sig ? null : 0);
       proc.exitSignal = sig;
       live.delete(proc);
+      writeReaperList();
       resolve(proc.exitCode);
     })),
   };
   live.add(proc);
+  writeReaperList();
   return proc;
 }
 
