@@ -18,7 +18,7 @@
 import type { Decisions } from './decisions.js';
 import { midpoint } from './cost.js';
 import { segmentView } from './segment-view.js';
-import type { WorkerView } from './state.js';
+import { holderAt, type WorkerView } from './state.js';
 
 /** Bytes once this cycle's decisions and pending moves are done. */
 function projected(w: WorkerView): number {
@@ -74,20 +74,21 @@ export function balance(d: Decisions, unavailable: number): number {
 function settledByWorker(d: Decisions): number[][] {
   const { state } = d;
   const out: number[][] = state.workers.map(() => []);
+  // A settled segment's holders are all registered workers (an unknown one unsettles it).
   for (let i = 0; i < state.segments.length; i++) {
     if (!state.settled[i]) continue;
-    const holders = state.holdersOf[i];
+    const holders = state.holders[i];
     if (holders === undefined) continue;
-    for (const id of holders) out[state.workerIndex.get(id)!]!.push(i);
+    for (const code of holders) out[holderAt(state, code)]!.push(i);
   }
   return out;
 }
 
-/** Distinct datacenters of `holders` with `from` replaced by `to`. */
-function dcCount(d: Decisions, holders: readonly string[], from: WorkerView, to: WorkerView | null): number {
+/** Distinct datacenters of `holders` (codes of a settled segment) with `from` replaced by `to`. */
+function dcCount(d: Decisions, holders: readonly number[], from: WorkerView, to: WorkerView | null): number {
   const dcs: string[] = [];
-  for (const id of holders) {
-    const w = d.state.workers[d.state.workerIndex.get(id)!]!;
+  for (const code of holders) {
+    const w = d.state.workers[holderAt(d.state, code)]!;
     const dc = w === from ? (to === null ? w.dc : to.dc) : w.dc;
     if (!dcs.includes(dc)) dcs.push(dc);
   }
@@ -107,8 +108,8 @@ function bestMove(d: Decisions, candidates: readonly number[], src: WorkerView, 
     if (state.hot.warm.has(s.id)) continue; // hot segments keep their spread; moving them churns extras
     if (dst.bytes + s.size > dst.capacityBytes) continue;
     if ((srcBytes - s.size) / src.capacityBytes < (dstBytes + s.size) / dst.capacityBytes) continue;
-    const holders = state.holdersOf[i]!;
-    if (holders.includes(dst.id)) continue;
+    const holders = state.holders[i]!;
+    if (holders.some((code) => holderAt(state, code) === dst.index)) continue;
     if (dcCount(d, holders, src, dst) < dcCount(d, holders, src, null)) continue;
     const mid = midpoint(s);
     const gain = d.cost.affinity(src.index, s.dataSource, mid, true) - d.cost.affinity(dst.index, s.dataSource, mid);

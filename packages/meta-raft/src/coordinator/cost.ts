@@ -17,7 +17,7 @@
  * The index is built only when a cycle places something (never in the steady state) from the
  * committed assignments, and grows as the cycle assigns.
  */
-import type { ClusterState, WorkerView } from './state.js';
+import { holderAt, type ClusterState, type WorkerView } from './state.js';
 
 const WINDOW_HALF_LIVES = 16;
 
@@ -73,15 +73,15 @@ export class CostIndex {
   static build(state: ClusterState): CostIndex {
     const index = new CostIndex(state.workers.length, state.config.costHalfLifeMs, state.config.costFullnessWeight);
     const staging: Map<string, number[]>[] = state.workers.map(() => new Map());
-    const { segments, holdersOf, want, workerIndex, workers } = state;
+    const { segments, holders: holdersOf, want, workers } = state;
     for (let i = 0; i < segments.length; i++) {
       const holders = holdersOf[i];
       if (holders === undefined || want[i]! < 0) continue;
       const s = segments[i]!;
       const mid = (s.start + s.end) / 2;
       for (let h = 0; h < holders.length; h++) {
-        const k = workerIndex.get(holders[h]!);
-        if (k === undefined || workers[k]!.health === 'gone') continue;
+        const k = holderAt(state, holders[h]!);
+        if (k < 0 || workers[k]!.health === 'gone') continue;
         const byDs = staging[k]!;
         let list = byDs.get(s.dataSource);
         if (list === undefined) byDs.set(s.dataSource, (list = []));

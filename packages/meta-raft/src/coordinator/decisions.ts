@@ -52,7 +52,7 @@ export class Decisions {
   drop(view: SegmentView, replica: Replica, reason: UnassignReason): boolean {
     if (!this.removeId(view.segment.id, replica.workerId, reason, replica.worker, view.segment.size, replica.loaded)) return false;
     replica.dropped = true;
-    if (replica.kind === 'good') view.good[replica.worker!.tier]!--;
+    if (replica.kind === 'good') view.good[replica.worker.tier]!--;
     return true;
   }
 

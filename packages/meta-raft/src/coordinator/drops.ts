@@ -24,7 +24,7 @@ import type { Replica, SegmentView } from './segment-view.js';
 export function dropInvalid(d: Decisions, views: readonly SegmentView[]): void {
   const { state } = d;
   for (const id of state.unusedAssigned) {
-    for (const workerId of state.assignments.get(id)!) {
+    for (const workerId of state.unusedHolders.get(id)!) {
       const k = state.workerIndex.get(workerId);
       if (k === undefined) continue; // see unregistered workers in the module comment
       const worker = state.workers[k]!;
@@ -33,7 +33,7 @@ export function dropInvalid(d: Decisions, views: readonly SegmentView[]): void {
   }
   for (const view of views) {
     for (const r of view.replicas) {
-      if (r.dropped || r.isNew || r.worker === null) continue;
+      if (r.dropped || r.isNew) continue;
       const reason = view.overshadowed ? 'drop-overshadowed' : view.ruleWant === null ? 'drop-rule' : r.kind === 'gone' ? 'worker-gone' : null;
       if (reason !== null && !d.drop(view, r, reason)) return;
     }
@@ -41,7 +41,7 @@ export function dropInvalid(d: Decisions, views: readonly SegmentView[]): void {
 }
 
 function onTier(view: SegmentView, t: number, kind: Replica['kind']): Replica[] {
-  return view.replicas.filter((r) => !r.dropped && r.kind === kind && r.worker!.tier === t);
+  return view.replicas.filter((r) => !r.dropped && r.kind === kind && r.worker.tier === t);
 }
 
 /** Whether tier `t` holds all it wants of the segment, every one loaded. */
@@ -84,7 +84,7 @@ export function dropSurplus(d: Decisions, views: readonly SegmentView[]): void {
     }
     if (wanted === 0 || !ready) continue;
     for (const r of view.replicas) {
-      if (r.dropped || r.isNew || r.kind === 'gone' || ruleWant[r.worker!.tier]! > 0) continue;
+      if (r.dropped || r.isNew || r.kind === 'gone' || ruleWant[r.worker.tier]! > 0) continue;
       if (!d.drop(view, r, 'drop-tier')) return;
     }
   }

@@ -8,12 +8,16 @@ export { assignmentChanges, type AssignmentChange } from './changes.js';
 export { DEFAULT_PLANNER_CONFIG, resolveConfig, type PlannerConfig } from './config.js';
 export { desiredReplicas, RuleBook, type TierWants } from './replicas.js';
 export { hotness, hotExtra, type Hotness } from './hot.js';
+export { AssignmentJoin, joinAssignments } from './join.js';
 export { applyPlan, nextCycle, runUntilStable, type RunResult, type SimulateOptions } from './simulate.js';
 export type {
   Assign,
   AssignReason,
+  JoinedAssignments,
+  JoinedPlannerInput,
   Plan,
   PlannerInput,
+  PlannerInputBase,
   PlannerSegment,
   PlannerWorker,
   PlanStats,
@@ -22,3 +26,4 @@ export type {
   WorkerHealth,
   WorkerStats,
 } from './types.js';
+export { UNKNOWN_HOLDER } from './types.js';

@@ -46,7 +46,7 @@ export function replicate(d: Decisions, views: readonly SegmentView[]): number {
         continue;
       }
       const base = Math.min(view.ruleWant[t]!, members[t]!);
-      let decom = view.replicas.filter((r) => r.kind === 'decom' && !r.dropped && r.worker!.tier === t).length;
+      let decom = view.replicas.filter((r) => r.kind === 'decom' && !r.dropped && r.worker.tier === t).length;
       for (let k = 0; k < missing; k++) {
         const w = left > 0 ? chooseWorker(d, view, t) : null;
         const reason: AssignReason = view.good[t]! >= base ? 'hot' : decom > 0 ? 'decommission' : 'under-replicated';

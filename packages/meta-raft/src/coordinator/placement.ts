@@ -44,7 +44,7 @@ export function chooseWorker(d: Decisions, view: SegmentView, tier: number): Wor
 
 /** Used ratio at the start of the cycle. */
 function fullness(r: Replica): number {
-  return r.worker!.committedBytes / Math.max(r.worker!.capacityBytes, 1);
+  return r.worker.committedBytes / Math.max(r.worker.capacityBytes, 1);
 }
 
 /**
@@ -60,13 +60,13 @@ export function pickVictims(view: SegmentView, candidates: readonly Replica[], c
   const left = [...candidates];
   const remaining = view.replicas.filter((r) => r.kind !== 'gone' && !r.dropped);
   while (victims.length < count && left.length > 0) {
-    const shared = (r: Replica) => remaining.some((o) => o !== r && o.worker!.dc === r.worker!.dc);
+    const shared = (r: Replica) => remaining.some((o) => o !== r && o.worker.dc === r.worker.dc);
     let best = 0;
     for (let i = 1; i < left.length; i++) {
       const a = left[i]!;
       const b = left[best]!;
       // Positive when a is the better victim.
-      const order = Number(shared(a)) - Number(shared(b)) || fullness(a) - fullness(b) || a.worker!.index - b.worker!.index;
+      const order = Number(shared(a)) - Number(shared(b)) || fullness(a) - fullness(b) || a.worker.index - b.worker.index;
       if (order > 0) best = i;
     }
     const victim = left.splice(best, 1)[0]!;

@@ -17,7 +17,7 @@ import { placeUnavailable, replicate } from './loads.js';
 import { segmentView, type SegmentView } from './segment-view.js';
 import { buildState } from './state.js';
 import { buildStats } from './stats.js';
-import type { Plan, PlannerInput } from './types.js';
+import type { JoinedPlannerInput, Plan, PlannerInput } from './types.js';
 
 /** Fewest live loaded replicas first, then the newest interval (as Druid loads), then by id. */
 function priority(a: SegmentView, b: SegmentView): number {
@@ -31,12 +31,13 @@ function byIds(a: { segmentId: string; workerId: string }, b: { segmentId: strin
 }
 
 /**
- * Plans one coordinator cycle.
+ * Plans one coordinator cycle, from either input form: the assignments as a map, or joined with
+ * the loaded sets (`JoinedPlannerInput`, as `AssignmentJoin` keeps them); the same plan either way.
  * @example
  * const p = plan({ now, segments, rules: {}, defaultRules, workers, assignments: new Map() });
  * // p.assign: [{ segmentId, workerId, reason: 'unavailable' }, ...]
  */
-export function plan(input: PlannerInput): Plan {
+export function plan(input: PlannerInput | JoinedPlannerInput): Plan {
   const config = resolveConfig(input.config);
   const state = buildState(input, config);
   const d = new Decisions(state);

@@ -2,8 +2,9 @@
  * The one pass over every used segment. It is the only part of a cycle that touches every
  * segment, so it is written for speed: no allocation per segment, worker fields copied into
  * typed arrays first, counters per tier in scratch arrays zeroed after each segment, and the
- * datasource's compiled rules looked up only when the datasource changes. A segment in the
- * steady state costs one lookup in the assignments and one per replica in its worker's loaded set.
+ * datasource's compiled rules looked up only when the datasource changes. The holders come
+ * joined with the loaded sets (`JoinedAssignments`): a segment's id is hashed only for the
+ * overshadowed set and the warm counts when they are not empty, and for a replica still loading.
  *
  * It counts what every worker holds (bytes, segments, load queue), decides each segment's rule
  * and hot extras, counts unavailable and under-replicated segments, and sets aside the segments
@@ -29,25 +30,21 @@ export interface ScanResult {
   readonly want: Int32Array;
   /** Per segment: hot extra replicas per wanted tier. */
   readonly extra: Uint8Array;
-  /** Per segment: the committed holders (the arrays of `assignments`). */
-  readonly holdersOf: readonly (readonly string[] | undefined)[];
   /** Per segment: 1 when nothing is to be done for it. */
   readonly settled: Uint8Array;
   /** Segments that are not settled, in input order. */
   readonly work: number[];
   /** Per tier: 1 when some segment holds more replicas there than wanted. */
   readonly tierSurplus: Uint8Array;
-  /** Segments found in the assignments. */
-  readonly matched: number;
   readonly counts: { overshadowed: number; unavailable: number; underReplicated: number; hot: number };
 }
 
 export function scanSegments(
   segments: readonly PlannerSegment[],
-  assignments: ReadonlyMap<string, readonly string[]>,
+  holders: readonly (readonly number[] | undefined)[],
+  workerAt: Int32Array,
   overshadowed: ReadonlySet<string>,
   workers: readonly WorkerView[],
-  workerIndex: ReadonlyMap<string, number>,
   members: Int32Array,
   rules: RuleBook,
   hot: Hotness,
@@ -59,7 +56,6 @@ export function scanSegments(
   const want = new Int32Array(n);
   const extra = new Uint8Array(n);
   const settled = new Uint8Array(n);
-  const holdersOf = new Array<readonly string[] | undefined>(n);
   const tierSurplus = new Uint8Array(T);
   const work: number[] = [];
   const counts = { overshadowed: 0, unavailable: 0, underReplicated: 0, hot: 0 };
@@ -67,7 +63,6 @@ export function scanSegments(
   const health = new Uint8Array(W);
   const decom = new Uint8Array(W);
   const tierOf = new Int32Array(W);
-  const loadedSets: ReadonlySet<string>[] = [];
   const queueSets: ReadonlySet<string>[] = [];
   const bytes = new Float64Array(W);
   const held = new Int32Array(W);
@@ -76,22 +71,18 @@ export function scanSegments(
     health[w.index] = w.health === 'live' ? LIVE : w.health === 'grace' ? GRACE : GONE;
     decom[w.index] = w.decommissioning ? 1 : 0;
     tierOf[w.index] = w.tier;
-    loadedSets.push(w.source.loaded);
     queueSets.push(w.source.loadQueue);
   }
   const good = new Int32Array(T);
   const liveLoaded = new Int32Array(T);
   const checkOvershadowed = overshadowed.size > 0;
   const checkHot = hot.warm.size > 0;
-  let matched = 0;
 
   for (let i = 0; i < n; i++) {
     const s = segments[i]!;
     const id = s.id;
-    const holders = assignments.get(id);
-    holdersOf[i] = holders;
-    const h = holders === undefined ? 0 : holders.length;
-    if (holders !== undefined) matched++;
+    const hs = holders[i];
+    const h = hs === undefined ? 0 : hs.length;
     const isOvershadowed = checkOvershadowed && overshadowed.has(id);
     const wi = isOvershadowed ? OVERSHADOWED : rules.wantIndex(s.dataSource, s.start, s.end);
     want[i] = wi;
@@ -100,11 +91,12 @@ export function scanSegments(
     let ok = true;
     let loadedAnywhere = 0;
     for (let j = 0; j < h; j++) {
-      const k = workerIndex.get(holders![j]!);
-      if (k === undefined) {
-        ok = false;
+      const code = hs![j]!;
+      if (code < 0) {
+        ok = false; // UNKNOWN_HOLDER
         continue;
       }
+      const k = workerAt[code >> 1]!;
       bytes[k]! += s.size;
       held[k]!++;
       const hk = health[k]!;
@@ -113,7 +105,7 @@ export function scanSegments(
         continue;
       }
       const t = tierOf[k]!;
-      if (hk === LIVE && loadedSets[k]!.has(id)) {
+      if (hk === LIVE && (code & 1) === 1) {
         liveLoaded[t]!++;
         loadedAnywhere++;
       } else {
@@ -175,5 +167,5 @@ export function scanSegments(
     w.committedSegments = held[w.index]!;
     w.queued += queued[w.index]!;
   }
-  return { want, extra, holdersOf, settled, work, tierSurplus, matched, counts };
+  return { want, extra, settled, work, tierSurplus, counts };
 }

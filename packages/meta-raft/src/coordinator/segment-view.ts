@@ -3,7 +3,7 @@
  * so it may allocate. The phases read it and record their decisions in it (`addReplica`,
  * `dropReplica`), so later phases see what earlier ones decided.
  */
-import { DROP, OVERSHADOWED, type ClusterState, type WorkerView } from './state.js';
+import { DROP, holderAt, OVERSHADOWED, type ClusterState, type WorkerView } from './state.js';
 import type { PlannerSegment } from './types.js';
 
 /** Where a replica sits. */
@@ -12,13 +12,12 @@ export type ReplicaKind =
   | 'good'
   /** On a decommissioning worker (live or in grace): serves, but is to be replaced. */
   | 'decom'
-  /** On a worker past its grace period, or not registered. */
+  /** On a worker past its grace period. */
   | 'gone';
 
 export interface Replica {
   readonly workerId: string;
-  /** null when the worker is not registered. */
-  readonly worker: WorkerView | null;
+  readonly worker: WorkerView;
   readonly kind: ReplicaKind;
   /** The worker is live and reports it loaded. */
   readonly loaded: boolean;
@@ -45,7 +44,10 @@ export interface SegmentView {
   readonly liveLoaded: number;
 }
 
-/** Classifies segment `index`'s replicas. */
+/**
+ * Classifies segment `index`'s replicas. A holder that is not a registered worker gets no replica:
+ * it counts for nothing and is never named in a decision (see drops.ts).
+ */
 export function segmentView(state: ClusterState, index: number): SegmentView {
   const segment = state.segments[index]!;
   const T = state.tiers.length;
@@ -59,15 +61,16 @@ export function segmentView(state: ClusterState, index: number): SegmentView {
   const good = new Int32Array(T);
   const replicas: Replica[] = [];
   let liveLoaded = 0;
-  for (const workerId of state.assignments.get(segment.id) ?? []) {
-    const k = state.workerIndex.get(workerId);
-    const worker = k === undefined ? null : state.workers[k]!;
-    const kind = worker === null || worker.health === 'gone' ? 'gone' : worker.decommissioning ? 'decom' : 'good';
-    const live = worker !== null && worker.health === 'live';
-    const loaded = live && worker.source.loaded.has(segment.id);
+  for (const code of state.holders[index] ?? []) {
+    const k = holderAt(state, code);
+    if (k < 0) continue;
+    const worker = state.workers[k]!;
+    const kind = worker.health === 'gone' ? 'gone' : worker.decommissioning ? 'decom' : 'good';
+    const live = worker.health === 'live';
+    const loaded = live && (code & 1) === 1;
     if (loaded) liveLoaded++;
-    if (kind === 'good') good[worker!.tier]!++;
-    replicas.push({ workerId, worker, kind, loaded, live, isNew: false, dropped: false });
+    if (kind === 'good') good[worker.tier]!++;
+    replicas.push({ workerId: worker.id, worker, kind, loaded, live, isNew: false, dropped: false });
   }
   return { index, segment, overshadowed: w === OVERSHADOWED, ruleWant: w === DROP || w === OVERSHADOWED ? null : ruleWant, want, replicas, good, liveLoaded };
 }
@@ -80,7 +83,7 @@ export function holds(view: SegmentView, worker: WorkerView): boolean {
 /** Datacenters holding a replica (not gone, not dropped). */
 export function replicaDcs(view: SegmentView): Set<string> {
   const out = new Set<string>();
-  for (const r of view.replicas) if (r.kind !== 'gone' && !r.dropped) out.add(r.worker!.dc);
+  for (const r of view.replicas) if (r.kind !== 'gone' && !r.dropped) out.add(r.worker.dc);
   return out;
 }
 

@@ -14,8 +14,9 @@ import { assert } from '../core/assert.js';
 import type { PlannerConfig } from './config.js';
 import { hotness, type Hotness } from './hot.js';
 import { RuleBook, tiersNamedBy } from './replicas.js';
+import { joinAssignments } from './join.js';
 import { scanSegments, type ScanResult } from './scan.js';
-import type { PlannerInput, PlannerSegment, PlannerWorker, WorkerHealth } from './types.js';
+import type { JoinedPlannerInput, PlannerInput, PlannerSegment, PlannerWorker, WorkerHealth } from './types.js';
 
 /** A worker with this cycle's bookkeeping. Mutable fields are updated as decisions are made. */
 export interface WorkerView {
@@ -51,7 +52,12 @@ export interface ClusterState extends ScanResult {
   readonly config: PlannerConfig;
   readonly now: number;
   readonly segments: readonly PlannerSegment[];
-  readonly assignments: ReadonlyMap<string, readonly string[]>;
+  /** Per segment: the committed holders, coded as `JoinedAssignments.holders` (decode with `holderAt`). */
+  readonly holders: readonly (readonly number[] | undefined)[];
+  /** A holder code's worker number (its position in the input's workers) -> index into `workers`. */
+  readonly workerAt: Int32Array;
+  /** Committed holders of the assigned ids that name no used segment. */
+  readonly unusedHolders: ReadonlyMap<string, readonly string[]>;
   readonly overshadowed: ReadonlySet<string>;
   /** Sorted by id. */
   readonly workers: readonly WorkerView[];
@@ -79,7 +85,12 @@ function healthOf(w: PlannerWorker, now: number, downSince: ReadonlyMap<string, 
   return now - downAt < config.gracePeriodMs ? 'grace' : 'gone';
 }
 
-function indexWorkers(input: PlannerInput, config: PlannerConfig, tierOf: (name: string) => number): WorkerView[] {
+/** The index into `state.workers` of a holder code's worker; -1 for `UNKNOWN_HOLDER`. */
+export function holderAt(state: Pick<ClusterState, 'workerAt'>, code: number): number {
+  return code < 0 ? -1 : state.workerAt[code >> 1]!;
+}
+
+function indexWorkers(input: PlannerInput | JoinedPlannerInput, config: PlannerConfig, tierOf: (name: string) => number): WorkerView[] {
   const sorted = [...input.workers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (let i = 1; i < sorted.length; i++) assert(sorted[i - 1]!.id !== sorted[i]!.id, `worker ${sorted[i]!.id} is listed twice`);
   return sorted.map((w, index) => {
@@ -108,8 +119,11 @@ function indexWorkers(input: PlannerInput, config: PlannerConfig, tierOf: (name:
   });
 }
 
-/** Indexes the input and runs the pass over every segment. */
-export function buildState(input: PlannerInput, config: PlannerConfig): ClusterState {
+/**
+ * Indexes the input and runs the pass over every segment. A map-form input is joined here first
+ * (`joinAssignments`); a joined one is checked to name the input's workers in the same order.
+ */
+export function buildState(input: PlannerInput | JoinedPlannerInput, config: PlannerConfig): ClusterState {
   const tierSet = new Set<string>(input.workers.map((w) => w.tier));
   for (const t of tiersNamedBy(input.defaultRules)) tierSet.add(t);
   for (const list of Object.values(input.rules)) for (const t of tiersNamedBy(list)) tierSet.add(t);
@@ -125,19 +139,35 @@ export function buildState(input: PlannerInput, config: PlannerConfig): ClusterS
     if (!w.decommissioning && w.health !== 'gone') members[w.tier]!++;
   }
 
+  const joined = 'joined' in input ? input.joined : joinAssignments(input);
+  assert(joined.holders.length === input.segments.length, `joined: ${joined.holders.length} holder lists for ${input.segments.length} segments`);
+  assert(
+    joined.workerIds.length === input.workers.length && input.workers.every((w, k) => w.id === joined.workerIds[k]),
+    'joined: its worker ids are not the input workers in the same order',
+  );
+  const workerAt = Int32Array.from(input.workers, (w) => workerIndex.get(w.id)!);
+
   const rules = new RuleBook(input.rules, input.defaultRules, tiers, input.now);
   const hot = hotness(input.workers, config);
   const overshadowed =
     input.overshadowed ?? overshadowedIds(input.segments.map((s) => ({ id: s.id, dataSource: s.dataSource, start: s.start, end: s.end, version: s.version, partition: s.partition, partitions: s.partitions, used: true })));
 
-  const scan = scanSegments(input.segments, input.assignments, overshadowed, workers, workerIndex, members, rules, hot, config);
-  const unusedAssigned = scan.matched < input.assignments.size ? findUnused(input.segments, input.assignments, workers, workerIndex) : [];
+  const scan = scanSegments(input.segments, joined.holders, workerAt, overshadowed, workers, members, rules, hot, config);
+  for (const holders of joined.unused.values()) {
+    for (const wid of holders) {
+      const k = workerIndex.get(wid);
+      if (k !== undefined) workers[k]!.committedSegments++;
+    }
+  }
+  const unusedAssigned = [...joined.unused.keys()].sort();
   for (const w of workers) w.bytes = w.committedBytes;
   return {
     config,
     now: input.now,
     segments: input.segments,
-    assignments: input.assignments,
+    holders: joined.holders,
+    workerAt,
+    unusedHolders: joined.unused,
     overshadowed,
     workers,
     workerIndex,
@@ -149,29 +179,4 @@ export function buildState(input: PlannerInput, config: PlannerConfig): ClusterS
     ...scan,
     unusedAssigned,
   };
-}
-
-/**
- * Assignment keys that name no used segment, sorted. Costs a set of every used id, so it runs
- * only when the pass found fewer assigned segments than the assignments have keys.
- */
-function findUnused(
-  segments: readonly PlannerSegment[],
-  assignments: ReadonlyMap<string, readonly string[]>,
-  workers: readonly WorkerView[],
-  workerIndex: ReadonlyMap<string, number>,
-): string[] {
-  const used = new Set<string>();
-  for (const s of segments) used.add(s.id);
-  assert(used.size === segments.length, `segments: ${segments.length - used.size} duplicate ids`);
-  const out: string[] = [];
-  for (const [id, holders] of assignments) {
-    if (used.has(id) || holders.length === 0) continue;
-    out.push(id);
-    for (const wid of holders) {
-      const k = workerIndex.get(wid);
-      if (k !== undefined) workers[k]!.committedSegments++;
-    }
-  }
-  return out.sort();
 }

@@ -28,7 +28,8 @@ export interface PlannerWorker {
   readonly queryCounts: ReadonlyMap<string, number>;
 }
 
-export interface PlannerInput {
+/** What both forms of the planner's input share. */
+export interface PlannerInputBase {
   /** Epoch ms: rules with periods and liveness are evaluated at this instant. */
   readonly now: number;
   /** Every used segment (overshadowed ones included), each id once. */
@@ -46,12 +47,6 @@ export interface PlannerInput {
   /** Every registered worker, each id once. */
   readonly workers: readonly PlannerWorker[];
   /**
-   * Committed assignments: segment id -> worker ids. May name unused segments. Names only
-   * registered workers, as the catalog guarantees; a replica on an unknown worker counts for
-   * nothing and is never named in a decision (the catalog would refuse the whole command).
-   */
-  readonly assignments: ReadonlyMap<string, readonly string[]>;
-  /**
    * Workers the driver considers down, with the epoch ms they went down. A worker is also down
    * when its last heartbeat is older than `heartbeatTimeoutMs`; it went down then
    * (`lastHeartbeatAt + heartbeatTimeoutMs`) unless this map says otherwise. A worker with no
@@ -60,6 +55,50 @@ export interface PlannerInput {
    */
   readonly downSince?: ReadonlyMap<string, number>;
   readonly config?: Partial<PlannerConfig>;
+}
+
+/**
+ * The input with the committed assignments as a map: the simple form (tests, small clusters).
+ * The planner joins it with the workers' loaded sets itself, one lookup per segment and one per
+ * replica: about a second at a million segments, so a driver at that scale passes a
+ * `JoinedPlannerInput` instead.
+ */
+export interface PlannerInput extends PlannerInputBase {
+  /**
+   * Committed assignments: segment id -> worker ids. May name unused segments. Names only
+   * registered workers, as the catalog guarantees; a replica on an unknown worker counts for
+   * nothing and is never named in a decision (the catalog would refuse the whole command).
+   */
+  readonly assignments: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * The input with the committed assignments already joined with the workers' loaded sets. An
+ * input carrying both forms is planned from `joined`.
+ */
+export interface JoinedPlannerInput extends PlannerInputBase {
+  readonly joined: JoinedAssignments;
+}
+
+/** A holder code for a worker that is not in the input's `workers`: it counts for nothing. */
+export const UNKNOWN_HOLDER = -1;
+
+/**
+ * The committed assignments joined with the workers' reports, per segment, so that the pass over
+ * every segment walks arrays instead of hashing a million distinct ids (`join.ts` keeps one
+ * incrementally; the planner builds one itself from a `PlannerInput`).
+ */
+export interface JoinedAssignments {
+  /** The ids of the input's `workers`, in that order: what a holder code's worker number means (checked). */
+  readonly workerIds: readonly string[];
+  /**
+   * Per segment, in the order of `segments`: its committed holders, in the committed order, each
+   * coded `2 * k + loaded` (k: the worker's position in `workers`; loaded: 1 when that worker
+   * reports the segment loaded, whatever its health) or `UNKNOWN_HOLDER`. undefined: unassigned.
+   */
+  readonly holders: readonly (readonly number[] | undefined)[];
+  /** Assignments of ids not in `segments` (unused segments): id -> worker ids, none empty. */
+  readonly unused: ReadonlyMap<string, readonly string[]>;
 }
 
 export type AssignReason =

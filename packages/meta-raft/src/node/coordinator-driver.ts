@@ -1,8 +1,8 @@
 import { firstMatchingRule, hashIdSet, isLoadRule } from '@cairn/shared';
 import type { Rule, SegmentRecord } from '@cairn/shared';
 import type { CommandResult } from '../catalog/index.js';
-import { plan } from '../coordinator/index.js';
-import type { PlannerSegment, PlannerWorker, PlanStats } from '../coordinator/index.js';
+import { AssignmentJoin, plan } from '../coordinator/index.js';
+import type { JoinedAssignments, PlannerSegment, PlannerWorker, PlanStats } from '../coordinator/index.js';
 import { encodeCommand } from './catalog-machine.js';
 import type { CatalogMachine } from './catalog-machine.js';
 import type { Logger } from './logger.js';
@@ -81,6 +81,10 @@ export interface CoordinatorStatus {
   readonly workers: readonly { readonly id: string; readonly lastHeartbeatAgoMs: number | null; readonly loaded: number; readonly loadQueue: number; readonly cacheBytes: number; readonly queuedUnits: number; readonly latencyMs: { p50: number; p99: number } | null }[];
 }
 
+/** The loaded set of a worker that has not reported one: shared, so the join sees no change. */
+const NOTHING_LOADED: ReadonlySet<string> = new Set();
+const decoder = new TextDecoder();
+
 /** Per heartbeat (about a second), each segment's count keeps this share: a window of about 20 s. */
 const QUERY_DECAY = 0.95;
 const DEFAULT_PERIOD_MS = 1000;
@@ -100,6 +104,8 @@ export class CoordinatorDriver {
   private leaderSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private segmentsCache: { revision: number; catalog: object; segments: PlannerSegment[]; overshadowed: Set<string> } | null = null;
+  /** The assignments joined with the loaded sets, as of the log entry `applied` (see `joined`). */
+  private joinCache: { catalog: object; applied: number; join: AssignmentJoin } | null = null;
   private status_: CoordinatorStatus = { leader: false, cycles: 0, lastCycleAt: null, lastCycleMs: null, waiting: null, stats: null, lastCommit: null, workers: [] };
   onCycle: (s: CoordinatorStatus) => void = () => {};
 
@@ -211,6 +217,7 @@ export class CoordinatorDriver {
       this.leaderSince = null;
       this.liveness.clear();
       this.downSince.clear();
+      this.joinCache = null;
       this.status_ = { ...this.status_, leader: false };
       return;
     }
@@ -239,13 +246,13 @@ export class CoordinatorDriver {
         capacityBytes: w.capacityBytes,
         state: w.state,
         lastHeartbeatAt: last,
-        loaded: live?.loaded ?? new Set(),
+        loaded: live?.loaded ?? NOTHING_LOADED,
         loadQueue: new Set(),
         queryCounts: live?.queries ?? new Map(),
       };
     });
     for (const id of this.liveness.keys()) if (!registered.some((w) => w.id === id)) this.liveness.delete(id);
-    const assignments = new Map(catalog.assignments().map((a) => [a.segmentId, a.workerIds] as const));
+    const joined = this.joined(catalog, segments, workers);
     const { periodMs: _period, ...plannerConfig } = config;
     const p = plan({
       now,
@@ -254,7 +261,7 @@ export class CoordinatorDriver {
       rules: catalog.allRules(),
       defaultRules: catalog.defaultRules(),
       workers,
-      assignments,
+      joined,
       downSince: this.downSince,
       config: plannerConfig,
     });
@@ -299,6 +306,65 @@ export class CoordinatorDriver {
       }),
     };
     this.onCycle(this.status_);
+  }
+
+  /**
+   * The committed assignments joined with the workers' loaded sets, for the planner. Built in full
+   * once (a new leader, a new catalog after a snapshot, a worker removed, or log entries it did
+   * not see compacted away: a few seconds at a million segments), then kept up to date: each cycle
+   * reads the log entries applied since the last, and re-reads from the catalog only the segments
+   * a `setAssignments` among them names (ours and any operator's), so a cycle costs no pass over
+   * the assignments. The join itself diffs the loaded sets heartbeats replaced, looks each
+   * segment up once on a new segment list, and joins in full again on a new worker list.
+   */
+  private joined(catalog: CatalogMachine['catalog'], segments: readonly PlannerSegment[], workers: readonly PlannerWorker[]): JoinedAssignments {
+    const log = this.node.core.log;
+    const applied = log.applied;
+    const c = this.joinCache;
+    // The machine applies a batch before the applied index moves: read up to `committed`, all it
+    // may have applied, and from `applied`, all that is sure, again next time.
+    const touched = c !== null && c.catalog === catalog ? this.assignmentsTouched(c.applied, log.committed) : null;
+    if (c === null || touched === null) {
+      const join = new AssignmentJoin(segments, workers, catalog.assignments().map((a) => [a.segmentId, a.workerIds] as const));
+      this.joinCache = { catalog, applied, join };
+      return join.joined();
+    }
+    for (const id of touched) c.join.setHolders(id, catalog.assignments({ segmentId: id })[0]?.workerIds);
+    c.join.setSegments(segments);
+    c.join.setWorkers(workers);
+    c.applied = applied;
+    return c.join.joined();
+  }
+
+  /**
+   * Ids of the segments whose assignments the log entries after `from` up to `to` may have
+   * changed, or null when that cannot be told (an entry compacted away, a worker removed with its
+   * assignments).
+   */
+  private assignmentsTouched(from: number, to: number): Set<string> | null {
+    const log = this.node.core.log;
+    const out = new Set<string>();
+    for (let index = from + 1; index <= to; index++) {
+      const e = log.entry(index);
+      if (e === undefined) return null;
+      if (e.type !== 'normal' || e.data.length === 0) continue;
+      const text = decoder.decode(e.data);
+      // Most entries are publishes and the like: parse only those that may matter.
+      if (!text.includes('"setAssignments"') && !text.includes('"removeWorker"')) continue;
+      let command: { type?: unknown; changes?: unknown };
+      try {
+        command = JSON.parse(text) as typeof command;
+      } catch {
+        continue; // the machine refused it too
+      }
+      if (command.type === 'removeWorker') return null;
+      if (command.type !== 'setAssignments' || !Array.isArray(command.changes)) continue;
+      for (const ch of command.changes as unknown[]) {
+        const id = (ch as { segmentId?: unknown } | null)?.segmentId;
+        if (typeof id === 'string') out.add(id);
+      }
+    }
+    return out;
   }
 
   /** Used segments and the overshadowed ones among them, recomputed only when segments changed. */

@@ -1,0 +1,221 @@
+/**
+ * The driver keeps the planner's input (the assignments joined with the loaded sets) up to date
+ * across cycles instead of rebuilding it. These tests run it against a real catalog behind a
+ * stand-in Raft node, change the catalog behind its back as an operator would (setAssignments,
+ * removeWorker, publishes, a compacted log) and check every cycle against the plan a fresh
+ * map-form input of the same state gives: the same decisions, with no full read of the
+ * assignments once the join is built.
+ */
+import t from 'tap';
+import { hashIdSet, type SegmentInput, type WorkerInput } from '@cairn/shared';
+import { Catalog } from '../catalog/catalog.js';
+import type { CommandResult } from '../catalog/index.js';
+import type { Entry } from '../core/index.js';
+import { DAY_MS, NOW, loadForever } from '../coordinator/fixtures.js';
+import { plan } from '../coordinator/planner.js';
+import type { Plan, PlannerWorker } from '../coordinator/types.js';
+import { CatalogMachine, encodeCommand } from './catalog-machine.js';
+import { CoordinatorDriver, type HeartbeatReport } from './coordinator-driver.js';
+import { createLogger } from './logger.js';
+import type { RaftNode } from './raft-node.js';
+
+/**
+ * What the driver uses of a Raft node: a leader whose log applies each proposal at once. With
+ * `lagging`, the applied index stays behind what the machine applied, as between a real node's
+ * apply and its `advance`.
+ */
+class StandInNode {
+  readonly machine = new CatalogMachine(new Catalog());
+  private readonly entries: Entry[] = [];
+  readonly core = {
+    role: 'leader' as const,
+    log: {
+      applied: 0,
+      committed: 0,
+      offset: 0,
+      entry: (index: number): Entry | undefined => (index <= this.core.log.offset ? undefined : this.entries[index - 1]),
+    },
+  };
+  /** The driver's own proposals, decoded. */
+  readonly proposed: { changes: { segmentId: string; add: string[]; remove: string[] }[] }[] = [];
+
+  lagging = false;
+
+  write(command: Record<string, unknown> & { type: string }): CommandResult {
+    return this.append(encodeCommand(command));
+  }
+
+  async propose<T>(data: Uint8Array): Promise<T> {
+    this.proposed.push(JSON.parse(new TextDecoder().decode(data)) as StandInNode['proposed'][number]);
+    return this.append(data) as T;
+  }
+
+  /** Forgets every applied entry, as a compaction does. */
+  compact(): void {
+    this.core.log.offset = this.core.log.applied;
+  }
+
+  private append(data: Uint8Array): CommandResult {
+    const index = this.entries.length + 1;
+    this.entries.push({ index, term: 1, type: 'normal', data });
+    const { result } = this.machine.apply(data, { index, term: 1 });
+    this.core.log.committed = index;
+    if (!this.lagging) this.core.log.applied = index;
+    return result;
+  }
+}
+
+const seg = (ds: string, d: number, version = 'v1'): SegmentInput => ({
+  dataSource: ds,
+  start: NOW - (40 - d) * DAY_MS,
+  end: NOW - (39 - d) * DAY_MS,
+  version,
+  partition: 0,
+  partitions: 1,
+  size: 1_000,
+  rows: 1,
+  schema: {},
+  checksum: '0'.repeat(64),
+  location: `${ds}/${d}/${version}`,
+});
+const worker = (id: string, dc: string): WorkerInput => ({ id, url: `http://${id}:8080`, dc, capacityBytes: 1e9, version: '0.1.0' });
+
+/** The plan of a map-form input built from scratch from the catalog and the heartbeats: what the driver must match. */
+function reference(catalog: Catalog, loaded: ReadonlyMap<string, ReadonlySet<string>>, beats: ReadonlyMap<string, number>, now: number): Plan {
+  const used = catalog.segments({ includeOvershadowed: true });
+  const visible = new Set(catalog.segments().map((s) => s.id));
+  const { periodMs: _period, ...config } = catalog.coordinatorConfig();
+  return plan({
+    now,
+    segments: used,
+    overshadowed: new Set(used.filter((s) => !visible.has(s.id)).map((s) => s.id)),
+    rules: catalog.allRules(),
+    defaultRules: catalog.defaultRules(),
+    workers: catalog.workers().map(
+      (w): PlannerWorker => ({
+        id: w.id,
+        tier: w.tier,
+        dc: w.dc,
+        capacityBytes: w.capacityBytes,
+        state: w.state,
+        lastHeartbeatAt: beats.get(w.id) ?? null,
+        loaded: loaded.get(w.id) ?? new Set(),
+        loadQueue: new Set(),
+        queryCounts: new Map(),
+      }),
+    ),
+    assignments: new Map(catalog.assignments().map((a) => [a.segmentId, a.workerIds])),
+    config,
+  });
+}
+
+const decisions = (p: Plan) => [...p.assign.map((a) => `${a.segmentId} +${a.workerId}`), ...p.unassign.map((u) => `${u.segmentId} -${u.workerId}`)].sort();
+const proposedDecisions = (c: StandInNode['proposed'][number] | undefined) =>
+  (c?.changes ?? []).flatMap((ch) => [...(ch.add ?? []).map((w) => `${ch.segmentId} +${w}`), ...(ch.remove ?? []).map((w) => `${ch.segmentId} -${w}`)]).sort();
+
+t.test('cycle after cycle, the kept join plans as a fresh map-form input would', async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  let now = NOW;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now);
+  let fullReads = 0;
+  const assignments = catalog.assignments.bind(catalog);
+  catalog.assignments = (q = {}) => {
+    if (q.segmentId === undefined && q.workerId === undefined) fullReads++;
+    return assignments(q);
+  };
+
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [1, 2, 3, 4, 5, 6, 7, 8].flatMap((d) => [seg('a', d), seg('b', d)]) }).ok);
+  for (const [id, dc] of [['w1', 'dc1'], ['w2', 'dc2'], ['w3', 'dc1'], ['w4', 'dc2']] as const) t.ok(node.write({ type: 'registerWorker', worker: worker(id, dc) }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(2)] }).ok);
+
+  const loaded = new Map<string, ReadonlySet<string>>();
+  const beats = new Map<string, number>();
+  /** Live workers load what they are assigned; `lagging` ones only half of it (sorted, every other one). */
+  const heartbeat = (silent: ReadonlySet<string>, lagging: ReadonlySet<string>) => {
+    for (const w of catalog.workers()) {
+      if (silent.has(w.id)) continue;
+      const mine = catalog.assignments({ workerId: w.id }).map((a) => a.segmentId);
+      const list = lagging.has(w.id) ? mine.filter((_, i) => i % 2 === 0) : mine;
+      const report: HeartbeatReport = {
+        loadedHash: hashIdSet(list),
+        loaded: list,
+        loadQueue: mine.length - list.length,
+        cacheBytes: 0,
+        queuedUnits: 0,
+        queryCounts: {},
+        latencyMs: { p50: 1, p99: 2 },
+        assignmentsHash: '',
+      };
+      driver.onHeartbeat(w.id, report);
+      loaded.set(w.id, new Set(list));
+      beats.set(w.id, now);
+    }
+  };
+
+  const steps: Record<number, { what: string; change: () => void }> = {
+    3: {
+      what: 'an operator moves a segment',
+      change: () => {
+        const a = catalog.assignments()[0]!;
+        const to = ['w1', 'w2', 'w3', 'w4'].find((w) => !a.workerIds.includes(w))!;
+        t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: a.segmentId, add: [to], remove: [a.workerIds[0]!] }] }).ok);
+      },
+    },
+    5: {
+      what: 'new segments, one overshadowing another',
+      change: () => t.ok(node.write({ type: 'publishSegments', ingestionId: 'i2', segments: [seg('a', 9), seg('b', 9), seg('a', 8, 'v2')] }).ok),
+    },
+    7: { what: 'a worker removed with its assignments', change: () => t.ok(node.write({ type: 'removeWorker', id: 'w2' }).ok) },
+    8: { what: 'a worker registered', change: () => t.ok(node.write({ type: 'registerWorker', worker: worker('w5', 'dc2') }).ok) },
+    10: {
+      what: 'an operator change the compacted log no longer holds',
+      change: () => {
+        const a = catalog.assignments()[1]!;
+        t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: a.segmentId, remove: [a.workerIds[0]!] }] }).ok);
+        node.compact();
+      },
+    },
+    12: { what: 'segments marked unused', change: () => t.ok(node.write({ type: 'markSegments', dataSource: 'b', used: false, segmentIds: catalog.segments({ dataSource: 'b' }).slice(0, 3).map((s) => s.id) }).ok) },
+    13: {
+      what: 'an operator change applied before the applied index moved',
+      change: () => {
+        node.lagging = true;
+        // A segment the last commit did not touch: its re-read must come from this entry alone.
+        const last = new Set((node.proposed.at(-1)?.changes ?? []).map((c) => c.segmentId));
+        const a = catalog.assignments().find((x) => x.workerIds.length === 2 && !last.has(x.segmentId))!;
+        t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: a.segmentId, remove: [a.workerIds[0]!] }] }).ok);
+      },
+    },
+    14: {
+      what: 'the applied index catches up',
+      change: () => {
+        node.lagging = false;
+        node.core.log.applied = node.core.log.committed;
+      },
+    },
+  };
+
+  const reads: number[] = [];
+  for (let cycle = 0; cycle < 16; cycle++) {
+    steps[cycle]?.change();
+    // w3 lags behind for a while, then catches up; w4 is silent for a few cycles (down, in grace).
+    heartbeat(cycle >= 9 && cycle < 12 ? new Set(['w4']) : new Set(), cycle < 6 ? new Set(['w3']) : new Set());
+    const expected = reference(catalog, loaded, beats, now);
+    const before = node.proposed.length;
+    const readsBefore = fullReads;
+    await driver.cycle();
+    reads.push(fullReads - readsBefore);
+    const status = driver.status();
+    t.equal(status.waiting, null, `cycle ${cycle} planned`);
+    t.same(status.stats, expected.stats, `cycle ${cycle}${steps[cycle] ? ` (${steps[cycle]!.what})` : ''}: the same stats`);
+    t.same(proposedDecisions(node.proposed.length > before ? node.proposed.at(-1) : undefined), decisions(expected), `cycle ${cycle}: the same decisions`);
+    now += 10_000; // two heartbeat timeouts: w4, once silent, is down at the next cycle
+  }
+  t.same(
+    reads,
+    [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0],
+    'a full read of the assignments only to build the join, after a worker removal and past a compacted log',
+  );
+  t.ok(node.proposed.length >= 6, `the cycles had work to do: ${node.proposed.length} commits`);
+});
