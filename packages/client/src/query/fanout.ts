@@ -61,9 +61,10 @@ export interface CollectContext {
  * Per segment, the replica is chosen by datacenter (ours first), then by recent latency, skipping
  * workers on probation (which only get time-gated probes). Segments are grouped by worker into one
  * request each, sent with bounded concurrency. A request not answered within the hedge delay is
- * hedged: its segments go to other replicas too, within a budget of extra requests, and whichever
- * answers first wins; the loser is aborted and cancelled on its worker. Segments a worker lacks,
- * and requests that fail, are retried on other replicas for a bounded number of rounds.
+ * hedged: its segments go to other replicas too, within a budget of extra requests (a late request
+ * to a worker on probation may borrow from it), and whichever answers first wins; the loser is
+ * aborted and cancelled on its worker. Segments a worker lacks, and requests that fail, are
+ * retried on other replicas for a bounded number of rounds.
  */
 export class FanOut {
   private hedgeTokens: number;
@@ -81,17 +82,28 @@ export class FanOut {
   /** Partial results for every segment some replica answered; `unresolved` lists the rest. */
   async collect(q: Query, raw: Record<string, unknown>, segments: readonly ServedSegment[], ctx: CollectContext): Promise<{ partials: PartialResult[]; unresolved: ServedSegment[] }> {
     const states = new Map<string, SegmentState>(segments.map((seg) => [seg.id, { seg, tried: new Set(), done: false }]));
-    const partials: PartialResult[] = [];
+    const accepted: { readonly ids: ReadonlySet<string>; readonly partial: PartialResult; readonly hedge: boolean }[] = [];
     const accept = (from: string, answer: SegmentsAnswer, hedge: boolean) => {
       for (const p of answer.partials) {
-        const covered = ('segmentIds' in p ? p.segmentIds : [p.segmentId]).map((id) => states.get(id));
-        // A partial counts only if none of its segments is answered yet: a merged partial cannot
-        // be split, so one that overlaps a hedge's earlier answer is dropped, and whatever it
-        // alone covered is asked again.
-        if (covered.some((s) => s === undefined || s.done)) continue;
+        const ids = new Set('segmentIds' in p ? p.segmentIds : [p.segmentId]);
+        const covered = [...ids].map((id) => states.get(id));
+        if (covered.some((s) => s === undefined)) continue;
+        if (covered.some((s) => s!.done)) {
+          // A merged partial cannot be split. One that covers every earlier answer it overlaps
+          // (a primary's answer after a hedge answered part of its segments) replaces them;
+          // otherwise it is dropped, and whatever it alone covered is asked again. Dropping the
+          // superset instead would leave its other segments to the hedges still out, which may
+          // be waiting on a paused worker.
+          const overlapping = accepted.filter((a) => [...a.ids].some((id) => ids.has(id)));
+          if (!overlapping.every((a) => [...a.ids].every((id) => ids.has(id)))) continue;
+          for (const a of overlapping) {
+            accepted.splice(accepted.indexOf(a), 1);
+            if (a.hedge) this.stats.hedgeWins -= a.ids.size;
+          }
+        }
         for (const s of covered) s!.done = true;
-        partials.push(p.partial);
-        if (hedge) this.stats.hedgeWins += covered.length;
+        accepted.push({ ids, partial: p.partial, hedge });
+        if (hedge) this.stats.hedgeWins += ids.size;
       }
       for (const id of answer.missing) states.get(id)?.tried.add(from);
     };
@@ -110,7 +122,7 @@ export class FanOut {
       if (attempt > 0) this.stats.retries += groups.size;
       await bounded([...groups], this.o.concurrencyMax, ([worker, group]) => this.sendGroup(raw, worker, group, accept, ctx));
     }
-    return { partials, unresolved: [...states.values()].filter((s) => !s.done).map((s) => s.seg) };
+    return { partials: accepted.map((a) => a.partial), unresolved: [...states.values()].filter((s) => !s.done).map((s) => s.seg) };
   }
 
   /** The best replica of `seg` not yet tried, or null. */
@@ -189,17 +201,22 @@ export class FanOut {
 
     launch(worker, group, false);
     const primaryDone = inflight[0]!.promise.then(() => 'done' as const, () => 'done' as const);
-    // Hedge once the primary is late, each segment at most once. Segments the budget could not
-    // cover yet wait another hedge delay and try again (other requests refill it): giving up on
-    // them would leave the query waiting on a paused worker until its timeout.
+    // Hedge once the primary is late, each segment at most once, within the budget. Segments the
+    // budget could not cover yet wait another hedge delay and try again (other requests refill
+    // it), and once the request is very late it counts toward the worker's probation: giving up
+    // on them would leave the query waiting on a paused worker until its timeout. A late request
+    // to a worker on probation (a probe, or one sent before the probation began) may borrow: its
+    // hedge takes the budget down to minus the burst, so it is not held up and later hedges pay
+    // it back.
     const hedged = new Set<SegmentState>();
+    let late = false;
     for (;;) {
       let timer: NodeJS.Timeout | undefined;
       const hedgeDue = new Promise<'hedge'>((res) => (timer = setTimeout(() => res('hedge'), this.hedgeDelayMs())));
       const first = await Promise.race([primaryDone, hedgeDue]);
       clearTimeout(timer);
       if (first === 'done' || ctx.signal.aborted) break;
-      // Hedge: the same segments to other replicas, one request per replica, within the budget.
+      // Hedge: the same segments to other replicas, one request per replica.
       const alternatives = new Map<string, SegmentState[]>();
       for (const s of pending()) {
         if (hedged.has(s)) continue;
@@ -209,9 +226,10 @@ export class FanOut {
         if (!g) alternatives.set(alt, (g = []));
         g.push(s);
       }
+      const floor = this.latency.onProbation(worker) ? 1 - this.o.hedgeBudgetBurst : 1;
       let starved = false;
       for (const [alt, segs] of alternatives) {
-        if (this.hedgeTokens < 1) {
+        if (this.hedgeTokens < floor) {
           starved = true;
           break;
         }
@@ -221,6 +239,7 @@ export class FanOut {
         launch(alt, segs, true);
       }
       if (!starved) break;
+      if (!late) late = this.latency.recordLate(worker, performance.now() - inflight[0]!.started);
     }
     // Done when every segment of the group is answered, or every request has settled.
     await new Promise<void>((resolve, reject) => {

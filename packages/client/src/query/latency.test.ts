@@ -49,6 +49,29 @@ t.test('requests abandoned to hedges: a paused worker that never answers still g
   t.equal(l.average('a'), before, 'a lower bound below the average does not lower it');
 });
 
+t.test('late requests that could not be hedged count toward probation once far above the peers, and leave the average alone', async (t) => {
+  const l = tracker();
+  for (let i = 0; i < 20; i++) for (const w of ['a', 'b', 'c']) l.record(w, 10);
+  // The threshold is max(floor 50 ms, 4 x the peers' median average 10 ms) = 50 ms.
+  t.notOk(l.recordLate('c', 45), 'late, but not far above the peers: not counted');
+  l.recordLate('c', 45);
+  l.recordLate('c', 45);
+  t.notOk(l.onProbation('c'), 'so no probation');
+  t.ok(l.recordLate('c', 60), 'far above: counted');
+  l.recordAbandoned('c', 25);
+  t.notOk(l.onProbation('c'), 'two are not enough');
+  l.recordLate('c', 60);
+  t.ok(l.onProbation('c'), 'three late or abandoned requests in a row mean probation');
+  const avg = l.average('b');
+  l.recordLate('b', 60);
+  l.recordLate('b', 60);
+  t.equal(l.average('b'), avg, 'the average is unchanged');
+  l.record('b', 10);
+  l.recordLate('b', 60);
+  l.recordLate('b', 60);
+  t.notOk(l.onProbation('b'), 'an answer in between resets the run');
+});
+
 t.test('repeated failures mean probation; the hedge delay percentile comes from recent samples', async (t) => {
   const l = tracker();
   t.equal(l.percentile(0.95), null);

@@ -15,7 +15,7 @@ export interface LatencyOptions {
   readonly probeEveryMs: number;
   /** Samples kept for percentiles (the hedge delay). */
   readonly windowSamples: number;
-  /** Probation after this many requests in a row abandoned because a hedge answered first. */
+  /** Probation after this many requests in a row abandoned to a hedge, or late with no hedge possible. */
   readonly abandonedForProbation: number;
 }
 
@@ -79,6 +79,22 @@ export class LatencyTracker {
     if (s.ewma === null || elapsedMs > s.ewma) s.ewma = s.ewma === null ? elapsedMs : s.ewma + this.o.ewmaAlpha * (elapsedMs - s.ewma);
     s.abandoned++;
     if (!s.probation && (s.abandoned >= this.o.abandonedForProbation || s.ewma > this.threshold(id))) s.probation = true;
+  }
+
+  /**
+   * A request still unanswered after the hedge delay that could not be hedged (the budget was
+   * spent), `elapsedMs` after it was sent. Once that alone is above the probation threshold it
+   * counts toward probation like an abandoned request, and this returns true: with no hedge to
+   * race it, a paused worker gives no other sign, and every client stuck on it stops the traffic
+   * that refills the budget. Below the threshold it is not counted (a busy worker's big requests
+   * are often late). The average is left alone; the answer, if one comes, is recorded then.
+   */
+  recordLate(id: string, elapsedMs: number): boolean {
+    if (elapsedMs <= this.threshold(id)) return false;
+    const s = this.stats(id);
+    s.abandoned++;
+    if (!s.probation && s.abandoned >= this.o.abandonedForProbation) s.probation = true;
+    return true;
   }
 
   /** The latency above which `id` counts as far slower than its peers. */

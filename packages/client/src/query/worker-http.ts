@@ -61,6 +61,9 @@ export function postJson<T>(url: string, body: unknown, signal: AbortSignal): Pr
 export function cancelOn(baseUrl: string, queryId: string): void {
   const req = request(`${baseUrl}/v1/queries/${encodeURIComponent(queryId)}`, { method: 'DELETE', agent, timeout: 2000 });
   req.on('error', () => {});
+  // `timeout` only reports idleness: without destroying the request, cancels to a paused worker
+  // would hold the agent's sockets forever and every later cancel would queue behind them.
+  req.on('timeout', () => req.destroy());
   req.on('response', (res) => res.resume());
   req.end();
 }
