@@ -2,6 +2,9 @@ import { hashIdSet } from '@cairn/shared';
 import { MetaClient, MetaError } from '@cairn/client';
 import type { AssignedSegment } from './segment-cache.js';
 
+/** The shortest gap between an early beat (see Heartbeat.soon) and the one before it. */
+const SOON_MS = 100;
+
 /** What a worker tells the metadata group about itself every heartbeat. */
 export interface WorkerReport {
   readonly loadedHash: string;
@@ -58,24 +61,50 @@ export class Heartbeat {
   ) {}
 
   start(): void {
-    const beat = async () => {
-      try {
-        await this.beat();
-        this.failures = 0;
-        this.lastOkAt = Date.now();
-      } catch (err) {
-        this.failures++;
-        if (this.failures === 1 || this.failures % 30 === 0) this.log('heartbeat failed', { err: (err as Error).message, failures: this.failures });
-      }
-      if (this.timer !== null) this.timer = setTimeout(beat, this.everyMs);
-    };
-    this.timer = setTimeout(beat, 0);
+    this.timer = setTimeout(this.tick, 0);
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
+
+  /**
+   * Beats within SOON_MS instead of waiting for the period: the worker just finished its loads,
+   * and a recovery is complete only once the coordinator has heard so. At most one early beat per
+   * SOON_MS, so a worker loading many small segments does not flood the leader with full lists.
+   */
+  soon(): void {
+    if (this.timer === null) return; // stopped, or not started
+    if (this.inFlight) {
+      this.soonAfterInFlight = true;
+      return;
+    }
+    const dueIn = Math.max(SOON_MS - (Date.now() - this.lastBeatAt), 0);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.tick, dueIn);
+  }
+
+  private inFlight = false;
+  private soonAfterInFlight = false;
+  private lastBeatAt = 0;
+
+  private readonly tick = async (): Promise<void> => {
+    this.inFlight = true;
+    this.lastBeatAt = Date.now();
+    try {
+      await this.beat();
+      this.failures = 0;
+      this.lastOkAt = Date.now();
+    } catch (err) {
+      this.failures++;
+      if (this.failures === 1 || this.failures % 30 === 0) this.log('heartbeat failed', { err: (err as Error).message, failures: this.failures });
+    }
+    this.inFlight = false;
+    const next = this.soonAfterInFlight ? SOON_MS : this.everyMs;
+    this.soonAfterInFlight = false;
+    if (this.timer !== null) this.timer = setTimeout(this.tick, next);
+  };
 
   async register(): Promise<void> {
     await this.meta.request('PUT', `/v1/workers/${encodeURIComponent(this.identity.id)}`, {

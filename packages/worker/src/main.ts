@@ -9,7 +9,7 @@ import { druidEndpoint } from './druid-endpoint.js';
 import { Heartbeat } from './heartbeat.js';
 import { QueryExecutor } from './query-executor.js';
 import { SegmentCache } from './segment-cache.js';
-import { SegmentStore } from './segment-store.js';
+import { LOAD_CONCURRENCY_DEFAULT, SegmentStore } from './segment-store.js';
 import { workerApp } from './worker-app.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -23,7 +23,7 @@ import { WorkerMetrics } from './worker-metrics.js';
 export const WORKER_VERSION = '0.1.0';
 const USAGE = 'usage: cairn-worker --config cluster.json --id w1 --listen HOST:PORT --cache DIR [--tier T] [--dc D] [--capacity 10GB] [--url URL]';
 const HEARTBEAT_MS = 1000;
-const LOAD_CONCURRENCY = 4;
+const LOAD_CONCURRENCY = LOAD_CONCURRENCY_DEFAULT;
 const DECODED_BYTES_MAX = 1 << 30;
 
 function parseArgs(argv: readonly string[]): Record<string, string> {
@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const metrics = new WorkerMetrics();
   const store = new SegmentStore(cache, createDeepStorage(config.deepStorage), { loadConcurrencyMax: LOAD_CONCURRENCY, decodedBytesMax: Math.min(capacityBytes, DECODED_BYTES_MAX) }, {
     onLoaded: () => metrics.loads.inc(),
+    onDrained: () => heartbeat?.soon(),
     onError: (segment, err) => {
       metrics.loadErrors.inc();
       log.warn({ segment, err: err.message }, 'segment problem');

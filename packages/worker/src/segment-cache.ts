@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -15,12 +15,24 @@ export interface AssignedSegment {
 const CHECKSUM = /^[0-9a-f]{64}$/;
 
 /**
+ * Files up to this size are read with one synchronous call. An asynchronous readFile is five
+ * thread-pool round trips (open, fstat, read, read, close), each waiting for the event loop to
+ * come back: for a small segment that costs ten times the read itself (about 0.2 ms against
+ * 0.02 ms for a 5 KB file), and a query over ten thousand small segments after a restart spent
+ * most of its time idle between them. A read this small blocks the loop for less than decoding
+ * the segment does anyway; bigger files keep the asynchronous path.
+ */
+export const SYNC_READ_BYTES_MAX = 256 * 1024;
+
+/**
  * The worker's local copies of segment files, one file per segment named by its SHA-256
- * (`<checksum>.arrow`). A file appears under that name only after it was written, fsynced and
- * verified against the checksum (it is written to a temporary name first), so at start-up a file
- * of the right size is a verified copy: a restart reuses its cache without reading it. Bit rot
- * after the fact is caught when the file is decoded (the engine's reader checks the checksum
- * again) and the file is fetched anew. Bounded by `capacityBytes`.
+ * (`<checksum>.arrow`). A file appears under that name only after its bytes were verified against
+ * the checksum and written (to a temporary name first, then renamed), so at start-up a file of
+ * the right size is taken for a copy: a restart reuses its cache without reading it. Files are
+ * not fsynced: the cache is never the truth (deep storage is), and a file that a power loss left
+ * torn, like one hit by bit rot, is caught when it is decoded (the engine's reader checks the
+ * checksum again) and fetched anew. An fsync per file made a recovery's loads 1.5x slower for no
+ * safety the checksum does not already give. Bounded by `capacityBytes`.
  */
 export class SegmentCache {
   /** checksum → size of each verified file. */
@@ -65,8 +77,8 @@ export class SegmentCache {
     return join(this.dir, `${checksum}.arrow`);
   }
 
-  read(s: AssignedSegment): Promise<Buffer> {
-    return readFile(this.path(s.checksum));
+  async read(s: AssignedSegment): Promise<Buffer> {
+    return s.size <= SYNC_READ_BYTES_MAX ? readFileSync(this.path(s.checksum)) : readFile(this.path(s.checksum));
   }
 
   /** Stores downloaded bytes after checking them against the checksum; refuses anything else. */
@@ -78,7 +90,6 @@ export class SegmentCache {
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(bytes);
-      await fh.sync();
     } finally {
       await fh.close();
     }

@@ -3,6 +3,9 @@ import { readSegment } from '@cairn/shared/segment';
 import type { LoadedSegment } from '@cairn/shared';
 import type { AssignedSegment, SegmentCache } from './segment-cache.js';
 
+/** Downloads from deep storage at once, by default (cairn-worker uses it). */
+export const LOAD_CONCURRENCY_DEFAULT = 4;
+
 export interface StoreLimits {
   /** Downloads from deep storage at once. */
   readonly loadConcurrencyMax: number;
@@ -12,6 +15,8 @@ export interface StoreLimits {
 
 export interface StoreEvents {
   onLoaded?(id: string): void;
+  /** The load queue has just become empty (the last load in flight ended, loaded or not). */
+  onDrained?(): void;
   onError?(id: string, err: Error): void;
 }
 
@@ -141,6 +146,7 @@ export class SegmentStore {
       void this.fetch(s).finally(() => {
         this.loading.delete(id);
         this.pump();
+        if (this.queueLength === 0) this.events.onDrained?.();
       });
     }
   }
