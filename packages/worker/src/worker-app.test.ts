@@ -60,6 +60,21 @@ t.test('merge: one partial for every answered segment, equal to merging the per-
   t.same(single.body.partials.map((p: any) => p.segmentId), ['events_h2'], 'a single segment keeps the per-segment shape');
 });
 
+t.test('dictionary-encoded dimensions only for callers that ask (dicts: true); values for the others (the previous version\'s clients)', async (t) => {
+  const { app } = fixture(43);
+  const ids = ['events_h0', 'events_h1', 'events_h2'];
+  const q = parseQuery(GROUP_BY);
+  for (const merge of [false, true]) {
+    const plain = await post(app, { query: GROUP_BY, segmentIds: ids, merge });
+    const coded = await post(app, { query: GROUP_BY, segmentIds: ids, merge, dicts: true });
+    const plainParts = plain.body.partials.map((p: any) => p.partial);
+    const codedParts = coded.body.partials.map((p: any) => p.partial);
+    t.ok(plainParts.every((p: any) => p.dicts === undefined && p.dims[0].every((v: unknown) => typeof v === 'string')), `merge ${merge}: without dicts, every row carries its value`);
+    t.ok(codedParts.every((p: any) => Array.isArray(p.dicts) && p.dims[0].every((v: unknown) => typeof v === 'number')), `merge ${merge}: with dicts, rows carry codes`);
+    t.same(finalizeResult(q, mergePartials(q, plainParts)), finalizeResult(q, mergePartials(q, codedParts)), `merge ${merge}: the same answer`);
+  }
+});
+
 t.test('bad requests get Druid-shaped 400s naming the problem', async (t) => {
   const { app } = fixture(42);
   const notArray = await post(app, { query: GROUP_BY, segmentIds: 'events_h0' });

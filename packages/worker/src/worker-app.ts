@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { mergePartials, parseQuery, QueryError } from '@cairn/shared';
-import type { Query } from '@cairn/shared';
+import { mergePartials, parseQuery, QueryError, withoutDicts } from '@cairn/shared';
+import type { PartialResult, Query } from '@cairn/shared';
 import type { QueryExecutor } from './query-executor.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -41,7 +41,7 @@ export function workerApp(d: WorkerAppDeps): Hono {
   app.notFound((c) => c.json({ error: 'Not found', errorMessage: `no route for ${c.req.method} ${c.req.path}`, errorClass: 'NotFound', host: d.id }, 404));
 
   app.post('/v1/segments/query', bodyLimit({ maxSize: QUERY_BODY_BYTES_MAX, onError: () => tooLarge() }), async (c) => {
-    let body: { query?: unknown; segmentIds?: unknown; merge?: unknown };
+    let body: { query?: unknown; segmentIds?: unknown; merge?: unknown; dicts?: unknown };
     try {
       body = await c.req.json();
     } catch (err) {
@@ -56,13 +56,17 @@ export function workerApp(d: WorkerAppDeps): Hono {
     try {
       const answer = await d.executor.run(queryId, query, ids as string[]);
       d.metrics.observeQuery(query.queryType, 'ok', (performance.now() - started) / 1000, answer.partials.length, answer.missing.length);
-      if (body.merge !== true || answer.partials.length < 2) return c.json(answer);
+      // Dictionary-encoded dimensions only for callers that read them; older ones get values.
+      const encode = body.dicts === true ? (p: PartialResult) => p : withoutDicts;
+      if (body.merge !== true || answer.partials.length < 2) {
+        return c.json({ ...answer, partials: answer.partials.map((p) => ({ segmentId: p.segmentId, partial: encode(p.partial) })) });
+      }
       // One partial for all the segments answered: per-segment partials of a groupBy over many
       // segments are megabytes of JSON that the caller would only merge anyway. Callers that do
       // not ask (older clients) get one partial per segment.
       return c.json({
         queryId: answer.queryId,
-        partials: [{ segmentIds: answer.partials.map((p) => p.segmentId), partial: mergePartials(query, answer.partials.map((p) => p.partial)) }],
+        partials: [{ segmentIds: answer.partials.map((p) => p.segmentId), partial: encode(mergePartials(query, answer.partials.map((p) => p.partial))) }],
         missing: answer.missing,
       });
     } catch (err) {

@@ -174,7 +174,10 @@ export class FanOut {
       const body = {
         query: { ...raw, context: { ...(raw['context'] as object | undefined), queryId: subId, ...(timeout > 0 ? { timeout } : {}) } },
         segmentIds: segs.map((s) => s.seg.id),
+        // One merged partial per request, with dictionary-encoded dimensions (workers of the
+        // previous version ignore both and answer per segment with values: merged the same).
         merge: true,
+        dicts: true,
       };
       const entry = {
         worker: target, url, subId, ac, untrack, started, settled: false,

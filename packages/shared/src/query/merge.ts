@@ -7,8 +7,10 @@
  * segmentMetadata concatenates, or folds when `merge` is set.
  */
 import type { JsonValue } from '../json.js';
+export { combineAggregates, dimValueAt, statesAt, type CombinedRows } from './combine.js';
 import { formatInterval, parseInterval } from '../time.js';
 import { QueryError } from './errors.js';
+import { checkAggregatePartial, combineAggregates, dimValueAt, encodeCombined, statesAt, type CombinedRows } from './combine.js';
 import type { AggregatePartial, ColumnAnalysis, PartialResult, ScanBatch, ScanPartial, SegmentAnalysis } from './partial.js';
 import { RowEvaluator, topNDepth, topNOrdering, type TopNCandidate } from './rows.js';
 import { condenseIntervals } from './schema.js';
@@ -52,114 +54,16 @@ export function mergePartials(query: Query, partials: readonly PartialResult[]):
   }
 }
 
-/** Group rows keyed by time then each dimension value, in nested maps (null is a key like any other). */
-class RowIndex {
-  private readonly root = new Map<number, unknown>();
-  constructor(private readonly depth: number) {}
-
-  /** The row number stored for the key, or sets `fresh` and returns it. */
-  lookup(time: number, dims: readonly (string | null)[][], i: number, fresh: number): number {
-    let level = this.root as Map<unknown, unknown>;
-    let key: unknown = time;
-    for (let d = 0; d < this.depth; d++) {
-      let next = level.get(key) as Map<unknown, unknown> | undefined;
-      if (!next) {
-        next = new Map();
-        level.set(key, next);
-      }
-      level = next;
-      key = dims[d]![i]!;
-    }
-    const found = level.get(key) as number | undefined;
-    if (found !== undefined) return found;
-    level.set(key, fresh);
-    return fresh;
-  }
-}
-
-function checkAggregatePartial(p: AggregatePartial, dims: number, aggs: number): void {
-  const n = p.time?.length;
-  const ok =
-    Array.isArray(p.time) &&
-    Array.isArray(p.counts) &&
-    p.counts.length === n &&
-    Array.isArray(p.dims) &&
-    p.dims.length === dims &&
-    p.dims.every((d) => Array.isArray(d) && d.length === n) &&
-    Array.isArray(p.aggs) &&
-    p.aggs.length === aggs &&
-    p.aggs.every((a) => Array.isArray(a) && a.length === n);
-  if (!ok) throw new QueryError('INTERNAL', `malformed ${p.queryType} partial result: expected ${dims} dimension and ${aggs} aggregator columns of equal length`);
-}
-
 function dimensionCount(query: AggregatingQuery): number {
   return query.queryType === 'groupBy' ? query.dimensions.length : query.queryType === 'topN' ? 1 : 0;
-}
-
-/** Decoded, combined aggregate rows (states in memory). */
-export interface CombinedRows {
-  allTime: number | null;
-  time: number[];
-  dims: (string | null)[][];
-  counts: number[];
-  /** In-memory states, column-wise: states[aggregator][row]. */
-  states: unknown[][];
-}
-
-/** The states of one row, written into `into` (reused between rows to spare allocations). */
-export function statesAt(rows: CombinedRows, i: number, into: unknown[] = []): unknown[] {
-  for (let a = 0; a < rows.states.length; a++) into[a] = rows.states[a]![i];
-  return into;
-}
-
-/** Decodes and combines the rows of aggregate partials. */
-export function combineAggregates(query: AggregatingQuery, partials: readonly AggregatePartial[], evaluator: RowEvaluator): CombinedRows {
-  const dimCount = dimensionCount(query);
-  const fns = evaluator.fns;
-  const isAll = query.granularity.type === 'all';
-  const index = new RowIndex(dimCount);
-  const out: CombinedRows = { allTime: null, time: [], dims: Array.from({ length: dimCount }, () => []), counts: [], states: fns.map(() => []) };
-  if (partials.length === 1) {
-    // One partial's rows are already distinct groups: decode without indexing.
-    const p = partials[0]!;
-    checkAggregatePartial(p, dimCount, fns.length);
-    out.allTime = p.allTime;
-    out.time = isAll ? p.time.map(() => p.allTime ?? 0) : p.time.slice();
-    out.dims = p.dims.map((d) => d.slice());
-    out.counts = p.counts.slice();
-    out.states = fns.map((f, a) => p.aggs[a]!.map((j) => f.fromJSON(j)));
-    return out;
-  }
-  for (const p of partials) {
-    checkAggregatePartial(p, dimCount, fns.length);
-    if (p.allTime !== null && (out.allTime === null || p.allTime < out.allTime)) out.allTime = p.allTime;
-    for (let i = 0; i < p.time.length; i++) {
-      const t = isAll ? 0 : p.time[i]!;
-      const row = index.lookup(t, p.dims, i, out.time.length);
-      if (row === out.time.length) {
-        out.time.push(t);
-        for (let d = 0; d < dimCount; d++) out.dims[d]!.push(p.dims[d]![i]!);
-        out.counts.push(p.counts[i]!);
-        for (let a = 0; a < fns.length; a++) out.states[a]!.push(fns[a]!.fromJSON(p.aggs[a]![i]));
-      } else {
-        out.counts[row] += p.counts[i]!;
-        for (let a = 0; a < fns.length; a++) {
-          const col = out.states[a]!;
-          col[row] = fns[a]!.combine(col[row], fns[a]!.fromJSON(p.aggs[a]![i]));
-        }
-      }
-    }
-  }
-  if (isAll) out.time.fill(out.allTime ?? 0);
-  return out;
 }
 
 /** Row numbers of the best `depth` rows of each topN bucket (all rows of buckets with fewer). */
 export function topNKeep(query: TopNQuery, rows: CombinedRows, evaluator: RowEvaluator, depth: number): number[] {
   const ordering = topNOrdering(query.metric);
   const byBucket = new Map<number, number[]>();
-  for (let i = 0; i < rows.time.length; i++) {
-    if (!ordering.keep(rows.dims[0]![i]!)) continue;
+  for (let i = 0; i < rows.n; i++) {
+    if (!ordering.keep(dimValueAt(rows, 0, i))) continue;
     let list = byBucket.get(rows.time[i]!);
     if (!list) byBucket.set(rows.time[i]!, (list = []));
     list.push(i);
@@ -170,26 +74,13 @@ export function topNKeep(query: TopNQuery, rows: CombinedRows, evaluator: RowEva
     const list = byBucket.get(t)!;
     const candidates: (TopNCandidate & { row: number })[] = list.map((row) => ({
       row,
-      value: rows.dims[0]![row]!,
+      value: dimValueAt(rows, 0, row),
       metric: ordering.metric === null ? null : evaluator.metric(statesAt(rows, row, scratch), ordering.metric),
     }));
     candidates.sort((a, b) => ordering.compare(a, b));
     for (let i = 0; i < Math.min(depth, candidates.length); i++) keep.push(candidates[i]!.row);
   }
   return keep;
-}
-
-function encodeAggregates(query: AggregatingQuery, rows: CombinedRows, evaluator: RowEvaluator, order: readonly number[] | null): AggregatePartial {
-  const pick = order ?? rows.time.map((_, i) => i);
-  const fns = evaluator.fns;
-  return {
-    queryType: query.queryType,
-    allTime: rows.allTime,
-    time: pick.map((i) => rows.time[i]!),
-    dims: rows.dims.map((col) => pick.map((i) => col[i]!)),
-    counts: pick.map((i) => rows.counts[i]!),
-    aggs: fns.map((f, a) => pick.map((i) => f.toJSON(rows.states[a]![i]))),
-  };
 }
 
 function mergeAggregates(query: AggregatingQuery, partials: readonly AggregatePartial[]): AggregatePartial {
@@ -200,7 +91,7 @@ function mergeAggregates(query: AggregatingQuery, partials: readonly AggregatePa
   const evaluator = new RowEvaluator(query.aggregations, query.postAggregations);
   const rows = combineAggregates(query, partials, evaluator);
   const keep = query.queryType === 'topN' ? topNKeep(query, rows, evaluator, topNDepth(query.threshold, query.context.minTopNThreshold)) : null;
-  return encodeAggregates(query, rows, evaluator, keep);
+  return encodeCombined(query, rows, keep);
 }
 
 /** Rows a scan needs from each segment and from a merge: offset + limit (or all). */

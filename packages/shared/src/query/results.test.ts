@@ -10,7 +10,7 @@ import { finalizeResult } from './finalize.js';
 import { hllToJSON, hllNew, hllAdd } from './hll.js';
 import { mergePartials } from './merge.js';
 import { parseQuery } from './parse.js';
-import type { AggregatePartial, ScanPartial, SegmentAnalysis } from './partial.js';
+import { partialDimValue, type AggregatePartial, type ScanPartial, type SegmentAnalysis } from './partial.js';
 import { evalPostAggregator, type RowValue } from './post-aggregators.js';
 import { QuantileSketch } from './quantiles.js';
 import type { Aggregator, PostAggregator } from './types.js';
@@ -198,7 +198,31 @@ t.test('topN: per-bucket ordering, threshold, inverted and dimension metrics', a
   t.same(top(q({ type: 'inverted', metric: { type: 'dimension' } }, 2)), [['c', 'b'], ['a']]);
   // The merge keeps max(threshold, minTopNThreshold) values per bucket.
   const merged = mergePartials(q('s', 1, { context: { minTopNThreshold: 2 } }), [p]) as AggregatePartial;
-  t.same(merged.dims[0], ['b', 'a', 'a']);
+  t.same(Array.from(merged.time, (_, i) => partialDimValue(merged, 0, i)), ['b', 'a', 'a']);
+});
+
+t.test('partials with and without dictionaries merge together (rolling upgrades)', async (t) => {
+  const q = parseQuery({
+    ...base,
+    queryType: 'groupBy',
+    granularity: 'day',
+    dimensions: ['d', 'e'],
+    aggregations: [{ type: 'count', name: 'c' }, { type: 'longMin', name: 'mn', fieldName: 'l' }, { type: 'doubleMax', name: 'mx', fieldName: 'l' }],
+  });
+  const old: AggregatePartial = { queryType: 'groupBy', allTime: T1, time: [T1, T1, T2], dims: [['a', null, 'a'], ['x', 'x', 'y']], counts: [1, 2, 3], aggs: [[1, 2, 3], [5, null, 7], [5, null, 7]] };
+  const coded: AggregatePartial = { queryType: 'groupBy', allTime: T1, time: [T2, T1, T1], dicts: [[null, 'a'], ['y', 'x']], dims: [[1, 0, 1], [0, 1, 0]], counts: [4, 5, 6], aggs: [[4, 5, 6], [-1, 3, 2], [-1, 3, 2]] };
+  const events = (ps: AggregatePartial[]) => (finalizeResult(q, mergePartials(q, ps)) as { timestamp: string; event: Record<string, unknown> }[]).map((r) => [r.timestamp.slice(8, 10), r.event['d'], r.event['e'], r.event['c'], r.event['mn'], r.event['mx']]);
+  const want = [
+    ['01', null, 'x', 7, 3, 3],
+    ['01', 'a', 'x', 1, 5, 5],
+    ['01', 'a', 'y', 6, 2, 2],
+    ['02', 'a', 'y', 7, -1, 7],
+  ];
+  t.same(events([old, coded]), want);
+  t.same(events([coded, old]), want, 'in either order');
+  t.same(events([mergePartials(q, [old, coded]) as AggregatePartial]), want, 'a merged partial finalizes the same');
+  t.same(events([JSON.parse(JSON.stringify(mergePartials(q, [coded, old]))) as AggregatePartial]), want, 'through JSON');
+  t.throws(() => mergePartials(q, [old, { ...coded, dims: [[2, 0, 1], [0, 1, 0]] }]), { code: 'INTERNAL' }, 'an index outside the dictionary');
 });
 
 t.test('timeseries: zero-filled buckets, skipEmptyBuckets, descending, limit, grandTotal', async (t) => {

@@ -14,38 +14,131 @@ import {
   RowEvaluator,
   topNDepth,
   topNOrdering,
+  WireCodes,
+  WireNumbers,
   type AggregatePartial,
+  type AggregatorFunctions,
   type AggregatingQuery,
   type JsonValue,
   type LoadedSegment,
   type TopNCandidate,
 } from '@cairn/shared';
-import { Columns } from './columns.js';
+import { Columns, type CodeColumn } from './columns.js';
 import { chunkRows, type Guard } from './execution.js';
 import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter } from './filter-program.js';
 import { FusedLoop, splitFusable } from './fused.js';
 import { DirectGrouper, makeGrouper, type Grouper } from './grouping.js';
 import { makeKernel, type Kernel } from './kernels.js';
 import { planBuckets } from './plan.js';
+import { scratch } from './scratch.js';
 
-/** Partial rows being written, column-wise. */
+/**
+ * Partial rows being written, column-wise into typed arrays (`WireNumbers`, `WireCodes`: no
+ * boxing, nothing for the garbage collector to copy, plain arrays in JSON), dimension values
+ * dictionary-encoded (see `AggregatePartial`): each dimension's dictionary holds the values this
+ * partial uses, in first-use order, so a value crosses the wire and is interned by the merge
+ * once, not once per row.
+ */
 class PartialWriter {
-  readonly out: AggregatePartial;
-  constructor(query: AggregatingQuery, allTime: number | null, dims: number) {
-    this.out = {
-      queryType: query.queryType,
-      allTime,
-      time: [],
-      dims: Array.from({ length: dims }, () => []),
-      counts: [],
-      aggs: query.aggregations.map(() => []),
-    };
+  private n = 0;
+  private time: Float64Array = new WireNumbers(0);
+  private counts: Float64Array = new WireNumbers(0);
+  private readonly codes: Int32Array[];
+  private readonly dicts: (string | null)[][];
+  /** Per aggregator: numbers (NaN for null) when its kernel writes them, else JSON states. */
+  private readonly aggs: (Float64Array | JsonValue[])[];
+  /** Per dimension: partial index of segment code c at [c + 1], or -1. */
+  private readonly local: Int32Array[];
+  constructor(
+    private readonly query: AggregatingQuery,
+    private readonly allTime: number | null,
+    dims: readonly CodeColumn[],
+    private readonly kernels: readonly Kernel[],
+  ) {
+    this.codes = dims.map(() => new WireCodes(0));
+    this.dicts = dims.map(() => []);
+    this.aggs = kernels.map((k) => (k.numbers ? new WireNumbers(0) : []));
+    this.local = dims.map((d) => scratch(Int32Array, d.dictionary.length + 1, -1));
   }
-  row(time: number, dims: (string | null)[], count: number, states: JsonValue[]): void {
-    this.out.time.push(time);
-    for (let d = 0; d < dims.length; d++) this.out.dims[d]!.push(dims[d]!);
-    this.out.counts.push(count);
-    for (let a = 0; a < states.length; a++) this.out.aggs[a]!.push(states[a]!);
+
+  /** Makes room for `extra` more rows. */
+  private reserve(extra: number): void {
+    const need = this.n + extra;
+    if (need <= this.time.length) return;
+    const cap = Math.max(need, this.time.length * 2, 16);
+    const grow = <T extends Float64Array | Int32Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(cap);
+      b.set(a);
+      return b;
+    };
+    this.time = grow(this.time);
+    this.counts = grow(this.counts);
+    for (let d = 0; d < this.codes.length; d++) this.codes[d] = grow(this.codes[d]!);
+    for (let a = 0; a < this.aggs.length; a++) {
+      const col = this.aggs[a]!;
+      if (!Array.isArray(col)) this.aggs[a] = grow(col);
+    }
+  }
+
+  /** One row without dimensions (timeseries), its states as JSON. */
+  row(time: number, count: number, states: JsonValue[]): void {
+    this.reserve(1);
+    const i = this.n++;
+    this.time[i] = time;
+    this.counts[i] = count;
+    for (let a = 0; a < states.length; a++) {
+      const col = this.aggs[a]!;
+      const v = states[a]!;
+      if (Array.isArray(col)) col.push(v);
+      else col[i] = v === null ? NaN : (v as number);
+    }
+  }
+
+  /** The rows of some groups of one bucket. */
+  groups(time: number, groups: readonly number[], grouper: Grouper, dims: readonly CodeColumn[], fns: readonly AggregatorFunctions[]): void {
+    const m = groups.length;
+    this.reserve(m);
+    const at = this.n;
+    this.time.fill(time, at, at + m);
+    const counts = this.counts;
+    for (let k = 0; k < m; k++) counts[at + k] = grouper.count(groups[k]!);
+    for (let d = 0; d < dims.length; d++) {
+      const local = this.local[d]!;
+      const dict = this.dicts[d]!;
+      const dictionary = dims[d]!.dictionary;
+      const col = this.codes[d]!;
+      for (let k = 0; k < m; k++) {
+        const c = grouper.code(groups[k]!, d) + 1;
+        let l = local[c]!;
+        if (l < 0) {
+          l = local[c] = dict.length;
+          dict.push(c === 0 ? null : dictionary[c - 1]!);
+        }
+        col[at + k] = l;
+      }
+    }
+    for (let a = 0; a < this.kernels.length; a++) {
+      const k = this.kernels[a]!;
+      const col = this.aggs[a]!;
+      if (!Array.isArray(col)) k.numbers!(groups, col, at);
+      else if (k.json) k.json(groups, col);
+      else for (const g of groups) col.push(fns[a]!.toJSON(k.state(g)));
+    }
+    this.n += m;
+  }
+
+  finish(): AggregatePartial {
+    const n = this.n;
+    const cut = <T extends Float64Array | Int32Array>(a: T): T => (a.length === n ? a : (a.slice(0, n) as T));
+    return {
+      queryType: this.query.queryType,
+      allTime: this.allTime,
+      time: cut(this.time),
+      dims: this.codes.map(cut),
+      dicts: this.dicts,
+      counts: cut(this.counts),
+      aggs: this.aggs.map((c) => (Array.isArray(c) ? c : cut(c))),
+    };
   }
 }
 
@@ -56,14 +149,15 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
   const fill = !grouped && query.granularity.type !== 'none' && query.context.skipEmptyBuckets !== true;
   const plan = planBuckets(segment, query.intervals, query.granularity, timeRestriction, fill, guard);
   const dimSpecs = query.queryType === 'groupBy' ? query.dimensions : query.queryType === 'topN' ? [query.dimension] : [];
-  const writer = new PartialWriter(query, plan.clipped.length > 0 ? plan.clipped[0]!.start : null, dimSpecs.length);
-  if (plan.times.length === 0) return writer.out;
+  const dims = dimSpecs.map((d) => columns.codes(d.dimension));
+  const kernels = query.aggregations.map((a) => makeKernel(a, columns));
+  const writer = new PartialWriter(query, plan.clipped.length > 0 ? plan.clipped[0]!.start : null, dims, kernels);
+  if (plan.times.length === 0) return writer.finish();
 
   const filter = compileRowFilter(rest, columns);
   const none = selectsNone(filter);
-  const kernels = query.aggregations.map((a) => makeKernel(a, columns));
   const fns = query.aggregations.map(aggregatorFunctions);
-  const sel = new Int32Array(chunkRows);
+  const sel = scratch(Int32Array, chunkRows);
 
   const all = selectsAll(filter);
   const { fused, rest: others } = splitFusable(kernels);
@@ -102,19 +196,17 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
       }
       writer.row(
         plan.times[b]!,
-        [],
         count,
         kernels.map((k, a) => fns[a]!.toJSON(k.state(0))),
       );
       for (const k of kernels) k.reset(1);
     }
-    return writer.out;
+    return writer.finish();
   }
 
-  if (none) return writer.out;
-  const dims = dimSpecs.map((d) => columns.codes(d.dimension));
+  if (none) return writer.finish();
   const grouper = makeGrouper(dims, plan.totalRows / plan.times.length);
-  const gids = new Int32Array(chunkRows);
+  const gids = scratch(Int32Array, chunkRows);
   const emit = query.queryType === 'topN' ? topNEmitter(query) : null;
   // Direct addressing with only simple aggregators: one fused loop computes keys, counts and states.
   const direct = grouper instanceof DirectGrouper && others.length === 0 ? grouper : null;
@@ -156,32 +248,11 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
     if (!any) continue;
     const groups = grouper.present();
     const keep = emit ? emit(groups, grouper, kernels, dims[0]!.dictionary) : groups;
-    // Column-wise, without per-row temporaries: this loop runs once per group.
-    const out = writer.out;
-    const t = plan.times[b]!;
-    for (const g of keep) {
-      out.time.push(t);
-      out.counts.push(grouper.count(g));
-    }
-    for (let i = 0; i < dims.length; i++) {
-      const dict = dims[i]!.dictionary;
-      const col = out.dims[i]!;
-      for (const g of keep) {
-        const c = grouper.code(g, i);
-        col.push(c < 0 ? null : dict[c]!);
-      }
-    }
-    for (let a = 0; a < kernels.length; a++) {
-      const k = kernels[a]!;
-      const f = fns[a]!;
-      const col = out.aggs[a]!;
-      if (k.json) k.json(keep, col);
-      else for (const g of keep) col.push(f.toJSON(k.state(g)));
-    }
+    writer.groups(plan.times[b]!, keep, grouper, dims, fns);
     for (const k of kernels) k.reset(grouper.capacity);
     grouper.reset();
   }
-  return writer.out;
+  return writer.finish();
 }
 
 /** sel = lo, lo + 1, ..., end - 1. */

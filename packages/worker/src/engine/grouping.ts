@@ -11,6 +11,7 @@
 import { QueryError } from '@cairn/shared';
 import type { CodeColumn } from './columns.js';
 import { chunkRows } from './execution.js';
+import { scratch } from './scratch.js';
 
 /** Groups one bucket of one segment may hold; beyond, the query fails with RESOURCE_LIMIT. */
 export const groupsPerBucketMax = 4_000_000;
@@ -123,7 +124,7 @@ export class DirectGrouper implements Grouper {
   readonly capacity: number;
   constructor(readonly space: KeySpace) {
     this.capacity = space.product;
-    this.counts = new Float64Array(space.product);
+    this.counts = scratch(Float64Array, space.product);
   }
   assign(sel: Int32Array, n: number, gids: Int32Array): void {
     this.space.intKeys(sel, n, gids, this.counts);
@@ -213,7 +214,7 @@ export class MappedGrouper implements Grouper {
 
   constructor(private readonly space: KeySpace) {
     const p = space.product;
-    this.dense = p <= denseKeysMax ? new Int32Array(p).fill(-1) : null;
+    this.dense = p <= denseKeysMax ? scratch(Int32Array, p, -1) : null;
     this.table = !this.dense && p <= Number.MAX_SAFE_INTEGER ? new KeyTable() : null;
     this.strings = !this.dense && !this.table ? new Map() : null;
   }

@@ -22,6 +22,7 @@ import {
 } from '@cairn/shared';
 import type { Columns, CodeColumn } from './columns.js';
 import { chunkRows } from './execution.js';
+import { scratch } from './scratch.js';
 import { compileRowFilter, selectsAll, selectsNone, type RowFilter } from './filter-program.js';
 
 export interface Kernel {
@@ -37,16 +38,18 @@ export interface Kernel {
   reset(groups: number): void;
   /** Optional fast path: the wire states of these groups (what `toJSON(state(g))` gives). */
   json?(groups: readonly number[], out: unknown[]): void;
+  /** For number states: writes groups[k]'s state to out[at + k], NaN for null (the typed partial column). */
+  numbers?(groups: readonly number[], out: Float64Array, at: number): void;
 }
 
 /** Groups one sketch kernel may hold per segment (each costs 2 KiB or more); beyond, RESOURCE_LIMIT. */
 export const sketchGroupsMax = 200_000;
 
+/** Per-group state arrays come from the scratch pool (see scratch.ts): they never leave a run. */
 function grown<T extends Float64Array | Uint8Array>(a: T, groups: number, fill: number): T {
   if (a.length >= groups) return a;
-  const b = new (a.constructor as new (n: number) => T)(Math.max(groups, a.length * 2, 16));
+  const b = scratch(a.constructor as unknown as new (n: number) => T & { name: string }, Math.max(groups, a.length * 2, 16), fill) as T;
   b.set(a);
-  if (fill !== 0) b.fill(fill, a.length);
   return b;
 }
 
@@ -68,6 +71,10 @@ export class CountKernel implements Kernel {
   json(groups: readonly number[], out: unknown[]): void {
     const acc = this.acc;
     for (const g of groups) out.push(acc[g]!);
+  }
+  numbers(groups: readonly number[], out: Float64Array, at: number): void {
+    const acc = this.acc;
+    for (let k = 0; k < groups.length; k++) out[at + k] = acc[groups[k]!]!;
   }
   reset(groups: number): void {
     this.acc.fill(0, 0, groups);
@@ -133,6 +140,14 @@ export class SumKernel implements Kernel {
     const acc = this.acc;
     const seen = this.seen;
     for (const g of groups) out.push(seen[g] ? acc[g]! : null);
+  }
+  numbers(groups: readonly number[], out: Float64Array, at: number): void {
+    const acc = this.acc;
+    const seen = this.seen;
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k]!;
+      out[at + k] = seen[g] ? acc[g]! : NaN;
+    }
   }
   reset(groups: number): void {
     this.acc.fill(0, 0, groups);
@@ -207,6 +222,14 @@ export class MinMaxKernel implements Kernel {
     const acc = this.acc;
     const seen = this.seen;
     for (const g of groups) out.push(seen[g] ? acc[g]! : null);
+  }
+  numbers(groups: readonly number[], out: Float64Array, at: number): void {
+    const acc = this.acc;
+    const seen = this.seen;
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k]!;
+      out[at + k] = seen[g] ? acc[g]! : NaN;
+    }
   }
   reset(groups: number): void {
     this.acc.fill(this.init, 0, groups);

@@ -7,6 +7,7 @@ import { toQueryError, type LoadedSegment, type PartialResult, type Query } from
 import { runAggregate } from './aggregate.js';
 import { Guard, type ExecutionOptions } from './execution.js';
 import { runScan } from './scan.js';
+import { releaseScratch } from './scratch.js';
 import { runSegmentMetadata } from './segment-metadata.js';
 import { runTimeBoundary } from './time-boundary.js';
 
@@ -34,5 +35,7 @@ export function runOnSegment(query: Query, segment: LoadedSegment, options: Exec
     }
   } catch (err) {
     throw toQueryError(err);
+  } finally {
+    releaseScratch();
   }
 }
