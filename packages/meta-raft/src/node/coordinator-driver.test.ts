@@ -219,3 +219,41 @@ t.test('cycle after cycle, the kept join plans as a fresh map-form input would',
   );
   t.ok(node.proposed.length >= 6, `the cycles had work to do: ${node.proposed.length} commits`);
 });
+
+t.test('a costly segment list is listed again only within its budget: new segments wait, drops a stale list could get wrong are withheld', async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  let now = NOW;
+  // Any list counts as costly, and the budget is switched between never and always.
+  const refresh = { budget: Number.POSITIVE_INFINITY, staleMinMs: 0 };
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now, refresh);
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [1, 2, 3].map((d) => seg('a', d)) }).ok);
+  for (const [id, dc] of [['w1', 'dc1'], ['w2', 'dc2']] as const) t.ok(node.write({ type: 'registerWorker', worker: worker(id, dc) }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(2)] }).ok);
+  const beat = () => {
+    for (const w of catalog.workers()) {
+      const mine = catalog.assignments({ workerId: w.id }).map((a) => a.segmentId);
+      driver.onHeartbeat(w.id, { loadedHash: hashIdSet(mine), loaded: mine, loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 1, p99: 2 }, assignmentsHash: '' });
+    }
+  };
+  const cycle = async () => {
+    beat();
+    const before = node.proposed.length;
+    await driver.cycle();
+    now += 1000;
+    return proposedDecisions(node.proposed.length > before ? node.proposed.at(-1) : undefined);
+  };
+
+  t.equal((await cycle()).length, 6, 'the first cycle lists the segments and places two replicas of each');
+  const fresh = seg('a', 4);
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i2', segments: [fresh] }).ok);
+  const freshId = catalog.segments().find((s) => s.location === fresh.location)!.id;
+  t.same(await cycle(), [], 'a new segment waits while the list is stale');
+  t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: freshId, add: ['w1'] }] }).ok, 'an operator places it on w1');
+  const stale = await cycle();
+  t.notOk(stale.some((d) => d.startsWith(freshId)), `its replica is not dropped as unused on the stale list (${stale.join(', ') || 'no decisions'})`);
+  t.same(catalog.assignments({ segmentId: freshId })[0]?.workerIds, ['w1'], 'w1 keeps it');
+
+  refresh.budget = 0;
+  t.same(await cycle(), [`${freshId} +w2`], 'once listed again, it gets its second replica');
+});

@@ -88,6 +88,20 @@ const decoder = new TextDecoder();
 /** Per heartbeat (about a second), each segment's count keeps this share: a window of about 20 s. */
 const QUERY_DECAY = 0.95;
 const DEFAULT_PERIOD_MS = 1000;
+/**
+ * Listing every segment again costs seconds at a million, and while publishes stream in the
+ * revision changes every cycle: the leader would spend ever more of its time listing and its
+ * writes would slow to a crawl. So a list that took at least `staleMinMs` is
+ * listed again only once `budget` times its cost has passed (at most a tenth of the
+ * leader's time); meanwhile cycles plan on the last list, new segments wait a little to be placed,
+ * and drops that a stale list could get wrong (unused, overshadowed) wait for a fresh one.
+ * Small catalogs list in milliseconds and are always fresh.
+ */
+export interface SegmentsRefreshLimits {
+  readonly budget: number;
+  readonly staleMinMs: number;
+}
+const SEGMENTS_REFRESH: SegmentsRefreshLimits = { budget: 10, staleMinMs: 100 };
 
 /**
  * The coordinator, running on the Raft leader only. Workers heartbeat to the leader (followers
@@ -103,7 +117,7 @@ export class CoordinatorDriver {
   private readonly downSince = new Map<string, number>();
   private leaderSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private segmentsCache: { revision: number; catalog: object; segments: PlannerSegment[]; overshadowed: Set<string> } | null = null;
+  private segmentsCache: { revision: number; catalog: object; segments: PlannerSegment[]; overshadowed: Set<string>; listedAt: number; listMs: number } | null = null;
   /** The assignments joined with the loaded sets, as of the log entry `applied` (see `joined`). */
   private joinCache: { catalog: object; applied: number; join: AssignmentJoin } | null = null;
   private status_: CoordinatorStatus = { leader: false, cycles: 0, lastCycleAt: null, lastCycleMs: null, waiting: null, stats: null, lastCommit: null, workers: [] };
@@ -113,6 +127,8 @@ export class CoordinatorDriver {
     private readonly node: RaftNode<CatalogMachine>,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** How stale the segment list may grow when listing is costly (tests set it). */
+    private readonly refresh: SegmentsRefreshLimits = SEGMENTS_REFRESH,
   ) {}
 
   start(): void {
@@ -233,7 +249,7 @@ export class CoordinatorDriver {
       return;
     }
     const started = performance.now();
-    const { segments, overshadowed } = this.segments(catalog);
+    const { segments, overshadowed, stale } = this.segments(catalog);
     const workers: PlannerWorker[] = registered.map((w) => {
       const live = this.liveness.get(w.id);
       // Never heard since this leader took over: down since then (its grace starts then).
@@ -274,12 +290,18 @@ export class CoordinatorDriver {
         return c;
       };
       for (const a of p.assign) entry(a.segmentId).add.push(a.workerId);
-      for (const u of p.unassign) entry(u.segmentId).remove.push(u.workerId);
-      try {
-        const result = await node.propose<CommandResult>(encodeCommand({ type: 'setAssignments', changes: [...changes.values()] }));
-        if (!result.ok) lastCommit = { ...lastCommit, ok: false, error: `${result.error.code}: ${result.error.message}` };
-      } catch (err) {
-        lastCommit = { ...lastCommit, ok: false, error: (err as Error).message };
+      for (const u of p.unassign) {
+        // On a stale list a segment may have been used or visible again since: such drops wait.
+        if (stale && (u.reason === 'drop-unused' || u.reason === 'drop-overshadowed')) continue;
+        entry(u.segmentId).remove.push(u.workerId);
+      }
+      if (changes.size > 0) {
+        try {
+          const result = await node.propose<CommandResult>(encodeCommand({ type: 'setAssignments', changes: [...changes.values()] }));
+          if (!result.ok) lastCommit = { ...lastCommit, ok: false, error: `${result.error.code}: ${result.error.message}` };
+        } catch (err) {
+          lastCommit = { ...lastCommit, ok: false, error: (err as Error).message };
+        }
       }
       if (!lastCommit.ok) this.log.warn({ error: lastCommit.error }, 'coordinator decisions not committed; the next cycle plans again');
       else this.log.info({ loads: p.stats.loads, drops: p.stats.drops, moves: p.stats.moves, unavailable: p.stats.unavailable, underReplicated: p.stats.underReplicated }, 'coordinator committed assignments');
@@ -368,14 +390,20 @@ export class CoordinatorDriver {
   }
 
   /** Used segments and the overshadowed ones among them, recomputed only when segments changed. */
-  private segments(catalog: CatalogMachine['catalog']): { segments: PlannerSegment[]; overshadowed: Set<string> } {
+  private segments(catalog: CatalogMachine['catalog']): { segments: PlannerSegment[]; overshadowed: Set<string>; stale: boolean } {
     const c = this.segmentsCache;
-    if (c && c.catalog === catalog && c.revision === catalog.segmentsRevision) return c;
+    if (c && c.catalog === catalog) {
+      if (c.revision === catalog.segmentsRevision) return { ...c, stale: false };
+      const cheap = c.listMs < this.refresh.staleMinMs;
+      if (!cheap && performance.now() - c.listedAt < this.refresh.budget * c.listMs) return { ...c, stale: true };
+    }
+    const t0 = performance.now();
     const used: SegmentRecord[] = catalog.segments({ includeOvershadowed: true });
     const visible = new Set(catalog.segments().map((s) => s.id));
     const overshadowed = new Set<string>();
     for (const s of used) if (!visible.has(s.id)) overshadowed.add(s.id);
-    this.segmentsCache = { revision: catalog.segmentsRevision, catalog, segments: used, overshadowed };
-    return this.segmentsCache;
+    const listedAt = performance.now();
+    this.segmentsCache = { revision: catalog.segmentsRevision, catalog, segments: used, overshadowed, listedAt, listMs: listedAt - t0 };
+    return { ...this.segmentsCache, stale: false };
   }
 }
