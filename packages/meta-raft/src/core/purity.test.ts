@@ -1,45 +1,20 @@
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flags, IMPURE, scanPurity } from '@cairn/shared/testing';
 
 /**
  * The consensus core must stay a pure, synchronous state machine: no I/O, no clock, no
  * unseeded randomness, no timers, no asynchrony. Anything of that kind belongs in a driver.
  */
-const FORBIDDEN: readonly [RegExp, string][] = [
-  [/from\s+['"]node:/, 'a node:* import'],
-  [/require\(/, 'require()'],
-  [/\bimport\s*\(/, 'a dynamic import'],
-  [/\bDate\b/, 'Date'],
-  [/\bperformance\./, 'performance.*'],
-  [/Math\.random/, 'Math.random'],
-  [/\b(setTimeout|setInterval|setImmediate|queueMicrotask)\b/, 'a timer'],
-  [/\basync\b/, 'async'],
-  [/\bawait\b/, 'await'],
-  [/\bPromise\b/, 'a Promise'],
-  [/\bprocess\./, 'process.*'],
-  [/\bfetch\(/, 'fetch()'],
-];
-
-const here = dirname(fileURLToPath(import.meta.url));
-
 t.test('the core folder has no I/O, clock, timers, randomness or async', async (t) => {
-  const files = readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  const { files, findings } = scanPurity(dirname(fileURLToPath(import.meta.url)), IMPURE);
   t.ok(files.length >= 8, `scanned ${files.length} files: ${files.join(', ')}`);
-  for (const file of files) {
-    const lines = readFileSync(join(here, file), 'utf8').split('\n');
-    lines.forEach((line, i) => {
-      const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '').replace(/\/\*.*?\*\//g, '');
-      for (const [pattern, what] of FORBIDDEN) {
-        if (pattern.test(code)) t.fail(`${file}:${i + 1} uses ${what}: ${line.trim()}`);
-      }
-    });
-  }
+  for (const finding of findings) t.fail(finding);
   t.pass('clean');
 });
 
 t.test('the scan itself catches a forbidden line', async (t) => {
   const bad = ["import { x } from 'node:fs';", 'const now = Date.now();', 'async function f() {}', 'setTimeout(f, 1);'];
-  for (const line of bad) t.ok(FORBIDDEN.some(([p]) => p.test(line)), `flags: ${line}`);
+  for (const line of bad) t.ok(flags(IMPURE, line), `flags: ${line}`);
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IMPURE, scanPurity } from '@cairn/shared/testing';
 
 /**
  * The per-segment engine is pure and synchronous: a function of the query, the segment and
@@ -9,34 +9,9 @@ import { fileURLToPath } from 'node:url';
  * execution.ts, and only when a deadline is given. (`speed.ts`, a measuring script, and the
  * test helpers are not part of it.)
  */
-const FORBIDDEN: readonly [RegExp, string][] = [
-  [/from\s+['"]node:/, 'a node:* import'],
-  [/require\(/, 'require()'],
-  [/\bimport\s*\(/, 'a dynamic import'],
-  [/\bperformance\./, 'performance.*'],
-  [/Math\.random/, 'Math.random'],
-  [/\b(setTimeout|setInterval|setImmediate|queueMicrotask)\b/, 'a timer'],
-  [/\basync\b/, 'async'],
-  [/\bawait\b/, 'await'],
-  [/\bPromise\b/, 'a Promise'],
-  [/\bprocess\./, 'process.*'],
-  [/\bfetch\(/, 'fetch()'],
-];
-
-const here = dirname(fileURLToPath(import.meta.url));
-
 t.test('the engine folder has no I/O, timers, randomness or async, and one clock', async (t) => {
-  const files = readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'speed.ts');
+  const { files, findings } = scanPurity(dirname(fileURLToPath(import.meta.url)), IMPURE, { skip: ['speed.ts'], allow: (file, code, what) => what === 'Date' && file === 'execution.ts' && /Date\.now/.test(code) });
   t.ok(files.length >= 12, `scanned ${files.length} files: ${files.join(', ')}`);
-  for (const file of files) {
-    const lines = readFileSync(join(here, file), 'utf8').split('\n');
-    lines.forEach((line, i) => {
-      const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '').replace(/\/\*.*?\*\//g, '');
-      for (const [pattern, what] of FORBIDDEN) {
-        if (pattern.test(code)) t.fail(`${file}:${i + 1} uses ${what}: ${line.trim()}`);
-      }
-      if (/\bDate\b/.test(code) && !(file === 'execution.ts' && /Date\.now/.test(code))) t.fail(`${file}:${i + 1} uses Date: ${line.trim()}`);
-    });
-  }
+  for (const finding of findings) t.fail(finding);
   t.pass('clean');
 });
