@@ -18,6 +18,7 @@
 import type { JsonValue } from '../json.js';
 import type { AggregatorFunctions } from './aggregators.js';
 import { QueryError } from './errors.js';
+import { KeyTable } from './key-table.js';
 import { isColumn, WireCodes, WireNumbers, type AggregatePartial } from './partial.js';
 import type { RowEvaluator } from './rows.js';
 import type { Aggregator, AggregatingQuery } from './types.js';
@@ -287,56 +288,6 @@ class Interner {
       this.values.push(v);
     }
     return id;
-  }
-}
-
-/** Open addressing with linear probing over integer-valued double keys (below 2^53). */
-class KeyTable {
-  private keys: Float64Array;
-  private ids: Int32Array;
-  private size = 0;
-  constructor(expected: number) {
-    let cap = 1024;
-    while (cap < expected * 2) cap *= 2;
-    this.keys = new Float64Array(cap);
-    this.ids = new Int32Array(cap).fill(-1);
-  }
-  private static hash(key: number): number {
-    const lo = key % 4294967296 | 0;
-    const hi = Math.floor(key / 4294967296) | 0;
-    const h = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1);
-    return h ^ (h >>> 15);
-  }
-  /** The id stored for key, or stores `fresh` and returns it. */
-  lookup(key: number, fresh: number): number {
-    if (this.size * 2 >= this.ids.length) this.rehash();
-    const mask = this.ids.length - 1;
-    let slot = KeyTable.hash(key) & mask;
-    for (;;) {
-      const id = this.ids[slot]!;
-      if (id < 0) {
-        this.keys[slot] = key;
-        this.ids[slot] = fresh;
-        this.size++;
-        return fresh;
-      }
-      if (this.keys[slot] === key) return id;
-      slot = (slot + 1) & mask;
-    }
-  }
-  private rehash(): void {
-    const oldKeys = this.keys;
-    const oldIds = this.ids;
-    this.keys = new Float64Array(oldIds.length * 2);
-    this.ids = new Int32Array(oldIds.length * 2).fill(-1);
-    const mask = this.ids.length - 1;
-    for (let s = 0; s < oldIds.length; s++) {
-      if (oldIds[s]! < 0) continue;
-      let slot = KeyTable.hash(oldKeys[s]!) & mask;
-      while (this.ids[slot]! >= 0) slot = (slot + 1) & mask;
-      this.keys[slot] = oldKeys[s]!;
-      this.ids[slot] = oldIds[s]!;
-    }
   }
 }
 

@@ -16,6 +16,7 @@ export * from './post-aggregators.js';
 export * from './zone.js';
 export * from './granularity.js';
 export * from './partial.js';
+export { KeyTable } from './key-table.js';
 export * from './rows.js';
 export * from './merge.js';
 export * from './finalize.js';

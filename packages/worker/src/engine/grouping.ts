@@ -8,7 +8,7 @@
  * - Mapped: otherwise keys map to dense group ids through an array (product up to
  *   `denseKeysMax`), an open-addressing hash table (up to 2^53), or a Map of strings.
  */
-import { QueryError } from '@cairn/shared';
+import { KeyTable, QueryError } from '@cairn/shared';
 import type { CodeColumn } from './columns.js';
 import { chunkRows } from './execution.js';
 import { scratch } from './scratch.js';
@@ -143,62 +143,6 @@ export class DirectGrouper implements Grouper {
   }
   reset(): void {
     this.counts.fill(0);
-  }
-}
-
-/** Open addressing with linear probing over integer-valued double keys. */
-class KeyTable {
-  private keys = new Float64Array(1024);
-  private ids = new Int32Array(1024).fill(-1);
-  private size = 0;
-
-  private static hash(key: number): number {
-    const lo = key % 4294967296 | 0;
-    const hi = Math.floor(key / 4294967296) | 0;
-    return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) ^ (lo >>> 15);
-  }
-
-  /** The id stored for key, or stores `fresh` and returns it. */
-  lookup(key: number, fresh: number): number {
-    if (this.size * 2 >= this.ids.length) this.rehash();
-    const mask = this.ids.length - 1;
-    let slot = KeyTable.hash(key) & mask;
-    for (;;) {
-      const id = this.ids[slot]!;
-      if (id < 0) {
-        this.keys[slot] = key;
-        this.ids[slot] = fresh;
-        this.size++;
-        return fresh;
-      }
-      if (this.keys[slot] === key) return id;
-      slot = (slot + 1) & mask;
-    }
-  }
-
-  private rehash(): void {
-    const oldKeys = this.keys;
-    const oldIds = this.ids;
-    this.keys = new Float64Array(oldIds.length * 2);
-    this.ids = new Int32Array(oldIds.length * 2).fill(-1);
-    const mask = this.ids.length - 1;
-    for (let s = 0; s < oldIds.length; s++) {
-      if (oldIds[s]! < 0) continue;
-      let slot = KeyTable.hash(oldKeys[s]!) & mask;
-      while (this.ids[slot]! >= 0) slot = (slot + 1) & mask;
-      this.keys[slot] = oldKeys[s]!;
-      this.ids[slot] = oldIds[s]!;
-    }
-  }
-
-  clear(): void {
-    if (this.ids.length > 1 << 16) {
-      this.keys = new Float64Array(1024);
-      this.ids = new Int32Array(1024).fill(-1);
-    } else {
-      this.ids.fill(-1);
-    }
-    this.size = 0;
   }
 }
 
