@@ -30,7 +30,7 @@ import { createDeepStorage, LocalDeepStorage, segmentKey } from '@cairn/shared/d
 import type { DeepStorage } from '@cairn/shared/deep-storage';
 import { writeSegment } from '@cairn/shared/segment';
 import { freePorts, LocalCluster, poll } from '../packages/client/src/quickstart/local-cluster.js';
-import { envNumber, guardCluster, load, mib, prng, say, secs } from './lib/run.js';
+import { envNumber, guardCluster, load, mib, prng, runBench, say, sayTable, secs, statusOf } from './lib/run.js';
 import { SegmentCache } from '../packages/worker/src/segment-cache.js';
 import type { AssignedSegment } from '../packages/worker/src/segment-cache.js';
 import { LOAD_CONCURRENCY_DEFAULT } from '../packages/worker/src/segment-store.js';
@@ -164,14 +164,7 @@ interface CoordinatorView {
   workers: { id: string; lastHeartbeatAgoMs: number | null; loaded: number; loadQueue: number }[];
 }
 
-async function workerStatus(url: string): Promise<WorkerStatus | null> {
-  try {
-    const r = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(2000) });
-    return r.ok ? ((await r.json()) as WorkerStatus) : null;
-  } catch {
-    return null;
-  }
-}
+const workerStatus = (url: string) => statusOf<WorkerStatus>(url);
 
 async function coordinator(client: CairnClient): Promise<CoordinatorView | null> {
   try {
@@ -558,21 +551,7 @@ async function main(): Promise<void> {
     ['recovery: best 1 s window', fmtRate(peak), pct(peak), ''],
     ['failed or wrong queries during the recovery', String(lo.failed.length + lo.wrong.length), `of ${lo.asked}`, lo.failed.length + lo.wrong.length === 0 ? 'met' : 'MISSED'],
   ];
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  const w2 = Math.max(...rows.map((r) => r[2].length));
-  say(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  ${'vs raw'.padEnd(w2)}  target: >= ${TARGET_RATIO * 100}% of raw, zero failed queries`);
-  for (const r of rows) say(`${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2].padEnd(w2)}  ${r[3]}`);
+  sayTable(['figure', 'value', 'vs raw', `target: >= ${TARGET_RATIO * 100}% of raw, zero failed queries`], rows);
 }
 
-main()
-  .then(async () => {
-    await cleanup();
-    process.exit(0);
-  })
-  .catch(async (err: unknown) => {
-    say(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    if (cluster) for (const id of [...cluster.metaIds, ...cluster.workerIds]) say(`--- ${id} log tail:\n${cluster.logTail(id, 8)}`);
-    await cleanup();
-    process.exit(1);
-  });
+runBench(main, cleanup, () => cluster);

@@ -24,7 +24,7 @@ import { loadClusterConfig } from '@cairn/shared/config';
 import { createDeepStorage, segmentKey } from '@cairn/shared/deep-storage';
 import { writeSegment } from '@cairn/shared/segment';
 import { freePorts, LocalCluster, poll, workspaceRoot } from '../packages/client/src/quickstart/local-cluster.js';
-import { envNumber, guardCluster, load, mib, prng, say, secs } from './lib/run.js';
+import { envNumber, guardCluster, load, mib, prng, runBench, say, sayTable, secs, statusOf } from './lib/run.js';
 
 // ------------------------------------------------------------------ configuration
 const env = process.env;
@@ -113,14 +113,7 @@ function generate(seed: number, index: number, rows: number) {
 // ------------------------------------------------------------------ helpers
 interface WorkerStatus { assigned: number; loaded: number; loadQueue: number; cachedAtStart: number; segmentsFetched: number; bytesFetched: number }
 
-async function workerStatus(url: string): Promise<WorkerStatus | null> {
-  try {
-    const r = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(2000) });
-    return r.ok ? ((await r.json()) as WorkerStatus) : null;
-  } catch {
-    return null;
-  }
-}
+const workerStatus = (url: string) => statusOf<WorkerStatus>(url);
 
 /** Asks the worker itself for every segment; the merged answer if none was missing, else the count missing. */
 async function askWorker(url: string, query: Record<string, unknown>, ids: readonly string[]): Promise<{ answer: unknown[] | null; missing: number; partials: number }> {
@@ -367,21 +360,8 @@ async function main(): Promise<void> {
     ['startup cost per cached segment (median, worker)', `${perSeg.toFixed(3)} ms`, `Druid ~${DRUID_MS_PER_SEGMENT} ms (quoted in issue 5, not measured): ${(DRUID_MS_PER_SEGMENT / perSeg).toFixed(0)}x less`],
     ['segments / bytes fetched from deep storage on restart', results.map((r) => `${r.fetched}/${r.bytes}`).join(', '), results.every((r) => r.fetched === 0 && r.bytes === 0) ? 'zero: met' : 'NOT zero'],
   ];
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  say(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  target / reference`);
-  for (const r of rows) say(`${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2]}`);
+  sayTable(['figure', 'value', 'target / reference'], rows);
   if (results.some((r) => r.rebuilt)) say('note: the worker bundle was rebuilt during a restart (a source file changed meanwhile); that sample includes esbuild');
 }
 
-main()
-  .then(async () => {
-    await cleanup();
-    process.exit(0);
-  })
-  .catch(async (err: unknown) => {
-    say(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    if (cluster) for (const id of [...cluster.metaIds, ...cluster.workerIds]) say(`--- ${id} log tail:\n${cluster.logTail(id, 8)}`);
-    await cleanup();
-    process.exit(1);
-  });
+runBench(main, cleanup, () => cluster);

@@ -71,3 +71,36 @@ export function guardCluster(dir: string, keep: boolean, cluster: () => LocalClu
   }
   return cleanup;
 }
+
+/** A table for the end of a run: every column padded to its widest cell but the last. */
+export function sayTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  for (const r of all) say(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+/** A node's `/v1/status`, or null when it does not answer within 2 s. */
+export async function statusOf<T>(url: string): Promise<T | null> {
+  try {
+    const r = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(2000) });
+    return r.ok ? ((await r.json()) as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs the benchmark; on failure prints the error and every node's log tail. Either way stops everything and exits. */
+export function runBench(main: () => Promise<void>, cleanup: () => Promise<void>, cluster: () => LocalCluster | null): void {
+  main()
+    .then(async () => {
+      await cleanup();
+      process.exit(0);
+    })
+    .catch(async (err: unknown) => {
+      say(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      const c = cluster();
+      if (c) for (const id of [...c.metaIds, ...c.workerIds]) say(`--- ${id} log tail:\n${c.logTail(id, 8)}`);
+      await cleanup();
+      process.exit(1);
+    });
+}
