@@ -4,6 +4,9 @@
  * sub-intervals of the data. The same seed gives the same list, so every phase of a run (and
  * every run with that seed) asks the same questions in the same order.
  */
+import { avgDelay, flightsAndDelay } from '../../packages/client/src/quickstart/flights.js';
+import { prng } from './run.js';
+
 const HOUR_MS = 3_600_000;
 
 /** Busy airports, for groupBy filters (a filter matching nothing in a short interval is fine: an empty answer). */
@@ -26,27 +29,7 @@ export interface MixQuery {
   readonly query: Record<string, unknown>;
 }
 
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
-const flightsAndDelay = [
-  { type: 'count', name: 'flights' },
-  { type: 'longSum', name: 'delay', fieldName: 'delay' },
-];
-const avgDelay = {
-  type: 'arithmetic', name: 'avgDelay', fn: '/',
-  fields: [{ type: 'fieldAccess', fieldName: 'delay' }, { type: 'fieldAccess', fieldName: 'flights' }],
-};
 
 /** `count` queries: 40% timeseries, 30% topN, 30% groupBy, each over a random sub-interval. */
 export function queryMix(o: MixOptions): MixQuery[] {
