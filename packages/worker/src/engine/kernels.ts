@@ -142,12 +142,7 @@ export class SumKernel implements Kernel {
     for (const g of groups) out.push(seen[g] ? acc[g]! : null);
   }
   numbers(groups: readonly number[], out: Float64Array, at: number): void {
-    const acc = this.acc;
-    const seen = this.seen;
-    for (let k = 0; k < groups.length; k++) {
-      const g = groups[k]!;
-      out[at + k] = seen[g] ? acc[g]! : NaN;
-    }
+    seenNumbers(this.acc, this.seen, groups, out, at);
   }
   reset(groups: number): void {
     this.acc.fill(0, 0, groups);
@@ -224,12 +219,7 @@ export class MinMaxKernel implements Kernel {
     for (const g of groups) out.push(seen[g] ? acc[g]! : null);
   }
   numbers(groups: readonly number[], out: Float64Array, at: number): void {
-    const acc = this.acc;
-    const seen = this.seen;
-    for (let k = 0; k < groups.length; k++) {
-      const g = groups[k]!;
-      out[at + k] = seen[g] ? acc[g]! : NaN;
-    }
+    seenNumbers(this.acc, this.seen, groups, out, at);
   }
   reset(groups: number): void {
     this.acc.fill(this.init, 0, groups);
@@ -530,5 +520,13 @@ export function makeKernel(spec: Aggregator, columns: Columns): Kernel {
       const col = columns.numbers(spec.fieldName);
       return col ? new QuantileKernel(col.values, spec.k) : new InitKernel(fns);
     }
+  }
+}
+
+/** Each group's state as a number into `out` from `at`, NaN for a group that saw no value (null on the wire). */
+function seenNumbers(acc: Float64Array, seen: Uint8Array, groups: readonly number[], out: Float64Array, at: number): void {
+  for (let k = 0; k < groups.length; k++) {
+    const g = groups[k]!;
+    out[at + k] = seen[g] ? acc[g]! : NaN;
   }
 }
