@@ -371,6 +371,7 @@ export class RaftCore {
       readStates: this.readStates,
       droppedReads: this.droppedReads,
       mustSync: entries.length > 0 || termOrVoteChanged || this.log.unstableSnapshot !== null,
+      sendBeforePersist: this.role === 'leader' && !termOrVoteChanged && this.log.unstableSnapshot === null,
     };
     this.msgs = [];
     this.readStates = [];

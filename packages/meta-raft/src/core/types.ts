@@ -106,7 +106,7 @@ export interface ReadState {
  * A batch of work for the driver, to be carried out in this order:
  * 1. persist `snapshot` (if any), `entries` (replacing any stored entries at or after the first
  *    one's index) and `hardState` (if any), with fsync when `mustSync`;
- * 2. send `messages`;
+ * 2. send `messages` (when `sendBeforePersist`, they may leave before or during step 1);
  * 3. restore the state machine from `snapshot` (if any), then apply `committed` in order;
  *    serve `readStates` once their index is applied;
  * 4. call `advance()`.
@@ -122,6 +122,15 @@ export interface Ready {
   /** ReadIndex requests this node will never answer (it lost leadership): fail them now. */
   readonly droppedReads: readonly string[];
   readonly mustSync: boolean;
+  /**
+   * The messages do not depend on this Ready being on disk: a leader's appends, heartbeats and
+   * read confirmations in a term and vote persisted earlier. Sending them while the entries are
+   * written overlaps the leader's fsync with its followers' (Raft thesis 10.2.1). It stays safe
+   * because the leader counts its own copy toward a commit only in a later Ready, once the
+   * driver has finished this one's write. Anything a follower or candidate says (acks, votes)
+   * must wait for the disk.
+   */
+  readonly sendBeforePersist: boolean;
 }
 
 export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {

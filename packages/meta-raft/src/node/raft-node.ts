@@ -86,8 +86,10 @@ const REQUEST_TIMEOUT_MS = 5000;
  * The driver that runs the pure Raft core with real time and a real disk: a ticker, a bounded
  * inbox, and a loop that steps everything queued, then for each Ready applies the committed
  * entries to the state machine, writes entries, hard state, record changes and applied index in
- * one LevelDB batch (synced when the Ready needs it) before sending any of its messages, then
- * answers waiting clients and advances. Everything queued while a batch is on disk goes into the
+ * one LevelDB batch (synced when the Ready needs it), then sends the Ready's messages and
+ * advances. A leader in a settled term sends its appends while the batch is written, and writers
+ * whose entries were already on disk are answered before it (see `Ready.sendBeforePersist`);
+ * everything else waits for the disk. Everything queued while a batch is on disk goes into the
  * next Ready: proposals commit in groups.
  */
 export class RaftNode<S extends StateMachine> {
@@ -431,6 +433,17 @@ export class RaftNode<S extends StateMachine> {
       results.push({ entry: e, result: out.result });
     }
     const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1]!.index : null;
+    const latencies: number[] = [];
+    // A leader's appends leave while its own copy is written, so the two fsyncs overlap.
+    if (rd.sendBeforePersist) o.send(rd.messages);
+    // Committed entries this node had already persisted are durable on a majority, and applying
+    // them is deterministic: their writers learn the outcome now. Losing the apply batch below
+    // in a crash only means replaying those entries from the log at restart. Entries in this
+    // Ready's own `entries` (a one-voter group commits on its own) wait for the disk.
+    const firstUnpersisted = rd.entries.length > 0 ? rd.entries[0]!.index : Number.POSITIVE_INFINITY;
+    const answerable = rd.snapshot ? 0 : results.findIndex((r) => r.entry.index >= firstUnpersisted);
+    const early = answerable < 0 ? results.length : answerable;
+    this.answerProposals(results, 0, early, latencies);
     await o.storage.writeReady({
       entries: rd.entries,
       hardState: rd.snapshot ? null : rd.hardState,
@@ -438,21 +451,9 @@ export class RaftNode<S extends StateMachine> {
       applied,
       sync: rd.mustSync,
     });
-    // Only now, with the batch on disk, may the Ready's messages leave.
-    o.send(rd.messages);
-    const latencies: number[] = [];
-    const now = performance.now();
-    for (const { entry, result } of results) {
-      const p = this.proposals.get(entry.index);
-      if (!p) continue;
-      this.proposals.delete(entry.index);
-      if (p.term === entry.term) {
-        latencies.push(now - p.at);
-        p.waiter.resolve(result);
-      } else {
-        p.waiter.reject(new RaftError('NOT_COMMITTED', 'another leader overwrote the proposal; it was not applied; retry', this.core.lead));
-      }
-    }
+    // Everything else waits until the batch is on disk: acks and votes promise persistence.
+    if (!rd.sendBeforePersist) o.send(rd.messages);
+    this.answerProposals(results, early, results.length, latencies);
     for (const rs of rd.readStates) {
       const waiters = this.readsByContext.get(rs.context);
       if (!waiters) continue;
@@ -489,6 +490,23 @@ export class RaftNode<S extends StateMachine> {
       snapshotInstalled,
       compacted,
     });
+  }
+
+  /** Answers the proposals among `results[from, to)` that this node made. */
+  private answerProposals(results: readonly { entry: Entry; result: unknown }[], from: number, to: number, latencies: number[]): void {
+    const now = performance.now();
+    for (let i = from; i < to; i++) {
+      const { entry, result } = results[i]!;
+      const p = this.proposals.get(entry.index);
+      if (!p) continue;
+      this.proposals.delete(entry.index);
+      if (p.term === entry.term) {
+        latencies.push(now - p.at);
+        p.waiter.resolve(result);
+      } else {
+        p.waiter.reject(new RaftError('NOT_COMMITTED', 'another leader overwrote the proposal; it was not applied; retry', this.core.lead));
+      }
+    }
   }
 
   private serveConfirmedReads(): void {

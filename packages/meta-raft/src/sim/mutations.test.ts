@@ -55,3 +55,16 @@ t.test('forgetting the vote across a restart elects two leaders in one term', as
     t.ok(f, `caught: ${f ? `seed ${f.seed} (${f.kind}) ${f.message}` : 'nothing'}`);
   });
 });
+
+t.test('acknowledging appends before they are on disk loses committed entries', async (t) => {
+  // Only a settled leader may send before its fsync (Ready.sendBeforePersist); a follower that
+  // acks early and then loses power has promised entries it no longer holds.
+  const proto = RaftCore.prototype as unknown as Record<string, unknown>;
+  const ready = proto['ready'] as (this: RaftCore) => Record<string, unknown>;
+  withPatch(proto, 'ready', function (this: RaftCore) {
+    return { ...ready.call(this), sendBeforePersist: true };
+  }, () => {
+    const f = firstFailure();
+    t.ok(f, `caught: ${f ? `seed ${f.seed} (${f.kind}) ${f.message}` : 'nothing'}`);
+  });
+});

@@ -270,25 +270,34 @@ export class SimNode {
       batch.entries = rd.entries;
     }
     if (rd.hardState) batch.hardState = rd.hardState;
+    // As the real driver does: a settled leader's messages leave before its fsync, and entries
+    // committed before this Ready's own are applied (and their writers answered) before it too.
+    if (rd.sendBeforePersist) for (const m of rd.messages) this.host.send(m);
+    const firstUnpersisted = rd.entries.length > 0 ? rd.entries[0]!.index : Number.POSITIVE_INFINITY;
+    let applied = 0;
+    if (!rd.snapshot) {
+      while (applied < rd.committed.length && rd.committed[applied]!.index < firstUnpersisted) this.apply(rd.committed[applied++]!, core.term);
+    }
     this.storage.write(batch);
     if (!rd.mustSync) {
-      this.finishReady(core, rd);
+      this.finishReady(core, rd, applied);
       return;
     }
-    // The messages of this Ready leave only once the fsync is done; a crash before loses them all.
+    // The rest of this Ready waits for the fsync; a crash before loses it all.
     this.busy = true;
     const inc = this.incarnation;
     this.host.schedule(this.host.now() + this.tuning.fsyncMs, () => {
       if (inc !== this.incarnation) return;
       this.storage.sync();
       this.busy = false;
-      this.finishReady(core, rd);
+      this.finishReady(core, rd, applied);
       this.drive();
     });
   }
 
-  private finishReady(core: RaftCore, rd: Ready): void {
-    for (const m of rd.messages) this.host.send(m);
+  /** Finishes a Ready once it is on disk; `applied` of its committed entries were applied before. */
+  private finishReady(core: RaftCore, rd: Ready, applied: number): void {
+    if (!rd.sendBeforePersist) for (const m of rd.messages) this.host.send(m);
     if (rd.hardState && rd.hardState.commit > 0) this.host.monitor.onCommit(this.id, rd.hardState.term, rd.hardState.commit, core.log);
     if (rd.snapshot) {
       this.kv = KvStore.restore(rd.snapshot.data);
@@ -296,7 +305,7 @@ export class SimNode {
       this.host.monitor.onSnapshot(this.id, rd.snapshot.meta.index, hashBytes(rd.snapshot.data));
       this.host.trace(`${this.id} installs a snapshot at ${rd.snapshot.meta.index}`);
     }
-    for (const e of rd.committed) this.apply(e, core.term);
+    for (let i = applied; i < rd.committed.length; i++) this.apply(rd.committed[i]!, core.term);
     for (const context of rd.droppedReads) this.refuseRead(context, 'leadership lost');
     this.confirmedReads.push(...rd.readStates);
     core.advance();
