@@ -1,6 +1,7 @@
 // The HTTP surface of a running group: auth, validation, limits, atomic and idempotent publishes,
 // overshadowing, status shapes, OpenAPI, stale reads, the etcd maintenance status and the Raft
 // peer endpoints. One cluster serves every subtest of this file.
+import { request } from 'node:http';
 import t from 'tap';
 import { api, MetaCluster, TEST_TOKEN } from '../lib/meta-cluster.js';
 import type { MetaStatus } from '../lib/meta-cluster.js';
@@ -97,6 +98,38 @@ t.test('the HTTP API of a running group', async (t) => {
       t.ok(isErrorBody(admin.body, 'PAYLOAD_TOO_LARGE'), 'with code PAYLOAD_TOO_LARGE');
     }
     t.same(await segmentIds(leader, '?dataSource=huge&includeUnused=true'), [], 'nothing of the refused publish took effect');
+  });
+
+  t.test('a chunked body (no Content-Length) is counted as it arrives', async (t) => {
+    // Without a declared length the limit is enforced by counting: the node must still refuse a
+    // body over the limit, and take one under it.
+    const chunked = (path: string, chunks: readonly string[]) => new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const u = new URL(path, leader);
+      const req = request(u, { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text === '' ? null : JSON.parse(text) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      for (const c of chunks) req.write(c);
+      req.end();
+    });
+    const big = JSON.stringify({ key: b64('chunked-big'), value: 'A'.repeat(2_300_000) });
+    const refused = await chunked('/v3/kv/put', [big.slice(0, 1_000_000), big.slice(1_000_000)]).catch((err: Error) => err);
+    if (refused instanceof Error) t.match(refused.message, /EPIPE|ECONNRESET|socket hang up/, `a chunked etcd put over 2.2 MB: cut off while sending (${refused.message})`);
+    else {
+      t.equal(refused.status, 413, 'a chunked etcd put over 2.2 MB: 413');
+      t.ok(isErrorBody(refused.body, 'PAYLOAD_TOO_LARGE'), 'with code PAYLOAD_TOO_LARGE');
+    }
+    const small = JSON.stringify({ key: b64('chunked-small'), value: b64('yes') });
+    const taken = await chunked('/v3/kv/put', [small.slice(0, 10), small.slice(10)]);
+    t.equal(taken.status, 200, 'a small chunked put: 200');
+    const read = await api(leader, '/v3/kv/range', { body: { key: b64('chunked-small') } });
+    t.equal((read.body as { kvs?: { value: string }[] }).kvs?.[0]?.value, b64('yes'), 'and it took effect');
+    const none = await api(leader, '/v3/kv/range', { body: { key: b64('chunked-big') } });
+    t.notOk((none.body as { kvs?: unknown[] }).kvs?.length, 'the refused one did not');
   });
 
   t.test('a publish is all or nothing', async (t) => {
