@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { declaredBodyLimit } from '@cairn/shared/http';
 import { mergePartials, parseQuery, QueryError, withoutDicts } from '@cairn/shared';
 import type { PartialResult, Query } from '@cairn/shared';
 import type { QueryExecutor } from './query-executor.js';
@@ -40,7 +40,7 @@ export function workerApp(d: WorkerAppDeps): Hono {
   app.onError((err) => fail(err));
   app.notFound((c) => c.json({ error: 'Not found', errorMessage: `no route for ${c.req.method} ${c.req.path}`, errorClass: 'NotFound', host: d.id }, 404));
 
-  app.post('/v1/segments/query', bodyLimit({ maxSize: QUERY_BODY_BYTES_MAX, onError: () => tooLarge() }), async (c) => {
+  app.post('/v1/segments/query', declaredBodyLimit(QUERY_BODY_BYTES_MAX, () => tooLarge()), async (c) => {
     let body: { query?: unknown; segmentIds?: unknown; merge?: unknown; dicts?: unknown };
     try {
       body = await c.req.json();

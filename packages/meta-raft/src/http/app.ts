@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
-import type { Context, MiddlewareHandler } from 'hono';
 import { formatZodError } from '@cairn/shared';
+import { declaredBodyLimit } from '@cairn/shared/http';
 import { tokenMatches } from './auth.js';
 import { catalogRoutes } from './catalog-routes.js';
 import { coordinatorRoutes } from './coordinator-routes.js';
@@ -50,22 +49,9 @@ export function buildApp(deps: ServerDeps): OpenAPIHono {
 
   app.route('/', peerRoutes(deps.config.auth.peerToken, deps.node));
 
-  const tooLarge = (max: number): MiddlewareHandler => {
-    // The rest of the body is never read, so the connection cannot carry another request: close
-    // it, or a keep-alive client reuses it and its next request fails with "other side closed".
-    const refuse = (c: Context) => c.json(errorBody('PAYLOAD_TOO_LARGE', `the body is larger than ${max} bytes`), 413, { connection: 'close' });
-    const counted = bodyLimit({ maxSize: max, onError: refuse });
-    return async (c, next) => {
-      // hono's bodyLimit looks at `c.req.raw.body` first, which makes @hono/node-server build a
-      // whole web Request (a stream, an AbortSignal) for every call. A
-      // declared length, or a method without a body, decides without it; only a chunked body is
-      // counted as it streams in.
-      if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
-      const length = c.req.header('content-length');
-      if (length !== undefined && c.req.header('transfer-encoding') === undefined) return Number(length) > max ? refuse(c) : next();
-      return counted(c, next);
-    };
-  };
+  // The rest of an oversized body is never read, so the connection cannot carry another request:
+  // close it, or a keep-alive client reuses it and its next request fails with "other side closed".
+  const tooLarge = (max: number) => declaredBodyLimit(max, (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', `the body is larger than ${max} bytes`), 413, { connection: 'close' }));
   app.use('/v1/*', tooLarge(ADMIN_BODY_BYTES_MAX));
   app.use('/v3/*', tooLarge(ETCD_BODY_BYTES_MAX));
   app.use('*', async (c, next) => {
