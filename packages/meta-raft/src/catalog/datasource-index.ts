@@ -63,6 +63,36 @@ export class DatasourceIndex {
     return this.flags;
   }
 
+  /**
+   * The used slots overlapping `interval` and their overshadowed flags. The cached flags when they
+   * are current; otherwise computed on a window, at a cost in proportion to the segments near the
+   * interval rather than the datasource's: a segment's flag depends only on the segments
+   * overlapping it, which all start within two longest spans before the interval and end within
+   * one after it.
+   */
+  overshadowedNear(table: SegmentTable, interval: Interval): { slots: number[]; flags: Uint8Array } {
+    const [lo, hi] = this.overlapping(table, interval);
+    let flagAt: (pos: number) => number;
+    if (this.flags !== null && this.flags.length === this.slots.length) {
+      const all = this.flags;
+      flagAt = (pos) => all[pos]!;
+    } else {
+      const from = this.firstStartAtLeast(table, interval.start - 2 * this.maxSpanMs);
+      const to = this.firstStartAtLeast(table, interval.end + this.maxSpanMs);
+      const window = overshadowedFlags(table, this.slots.slice(from, to));
+      flagAt = (pos) => window[pos - from]!;
+    }
+    const slots: number[] = [];
+    const flags: number[] = [];
+    for (let pos = lo; pos < hi; pos++) {
+      const slot = this.slots[pos]!;
+      if (!table.used(slot) || !(table.start(slot) < interval.end && table.end(slot) > interval.start)) continue;
+      slots.push(slot);
+      flags.push(flagAt(pos));
+    }
+    return { slots, flags: Uint8Array.from(flags) };
+  }
+
   /** Positions [lo, hi) of `slots` that may overlap `interval` (a superset; callers filter on end). */
   overlapping(table: SegmentTable, interval: Interval): [number, number] {
     return [this.firstStartAtLeast(table, interval.start - this.maxSpanMs), this.firstStartAtLeast(table, interval.end)];

@@ -18,6 +18,8 @@ export {
   type DatasourceSummary,
   type DeleteRangeResponse,
   type KeyValue,
+  type OvershadowNear,
+  type SegmentBrief,
   type PublishOk,
   type PutResponse,
   type RangeResponse,

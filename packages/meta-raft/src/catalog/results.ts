@@ -113,3 +113,16 @@ export interface CatalogStats {
 }
 
 export type { SegmentRecord };
+
+/**
+ * The fields of a segment that placing it needs (the coordinator's planner reads these), without
+ * the checksum, schema and location a full record carries: a tenth of a record's memory.
+ */
+export type SegmentBrief = Pick<SegmentRecord, 'id' | 'dataSource' | 'start' | 'end' | 'version' | 'partition' | 'partitions' | 'size'>;
+
+/** Used segments of one datasource overlapping an interval, and whether each is overshadowed. */
+export interface OvershadowNear {
+  readonly ids: readonly string[];
+  /** Per id: 1 when complete higher versions overshadow it. */
+  readonly flags: Uint8Array;
+}

@@ -18,7 +18,7 @@ import { catalogLimits, type ParsedCommandOf } from './commands.js';
 import { DatasourceIndex } from './datasource-index.js';
 import { IngestionLog } from './ingestions.js';
 import { byCodeUnits, Interner, PREFIX } from './keys.js';
-import { fail, type CommandFailure, type CommandResult, type DatasourceSummary, type PublishOk, type SegmentQuery } from './results.js';
+import { fail, type CommandFailure, type CommandResult, type DatasourceSummary, type OvershadowNear, type PublishOk, type SegmentBrief, type SegmentQuery } from './results.js';
 import { SchemaTable } from './schemas.js';
 import { SegmentTable } from './segment-table.js';
 import type { WriteSet } from './writes.js';
@@ -60,6 +60,8 @@ export class SegmentCatalog {
   private readonly datasources = new Map<string, DatasourceIndex>();
   private readonly strings = new Interner();
   readonly ingestions: IngestionLog;
+  /** Counts commands that changed the used flag of existing segments (mark, deleteDatasource). */
+  usedRevision = 0;
 
   constructor(ingestionsRememberedMax: number) {
     this.ingestions = new IngestionLog(ingestionsRememberedMax);
@@ -243,7 +245,10 @@ export class SegmentCatalog {
       this.table.setUsed(slot, used);
       writes.put(PREFIX.segment + this.table.id(slot), this.table.encode(slot));
     }
-    if (slots.length > 0) ds.changed();
+    if (slots.length > 0) {
+      ds.changed();
+      this.usedRevision++;
+    }
     return slots.length;
   }
 
@@ -282,6 +287,45 @@ export class SegmentCatalog {
       }
     }
     return out;
+  }
+
+  /** Every used segment as a brief, in datasource then timeline order, and the overshadowed ids among them. */
+  usedBriefs(): { segments: SegmentBrief[]; overshadowed: Set<string> } {
+    const segments: SegmentBrief[] = [];
+    const overshadowed = new Set<string>();
+    const table = this.table;
+    for (const name of this.datasourceNames()) {
+      const ds = this.datasources.get(name)!;
+      const flags = ds.overshadowed(table);
+      for (let pos = 0; pos < ds.slots.length; pos++) {
+        const slot = ds.slots[pos]!;
+        if (!table.used(slot)) continue;
+        const b = this.brief(slot);
+        segments.push(b);
+        if (flags[pos] === 1) overshadowed.add(b.id);
+      }
+    }
+    return { segments, overshadowed };
+  }
+
+  /** Briefs of the used segments in slots [from, to), in slot order (publish order). */
+  briefs(from: number, to: number): SegmentBrief[] {
+    const out: SegmentBrief[] = [];
+    for (let slot = Math.max(0, from); slot < Math.min(to, this.table.count); slot++) if (this.table.used(slot)) out.push(this.brief(slot));
+    return out;
+  }
+
+  private brief(slot: number): SegmentBrief {
+    const t = this.table;
+    return { id: t.id(slot), dataSource: t.dataSource(slot), start: t.start(slot), end: t.end(slot), version: t.version(slot), partition: t.partition(slot), partitions: t.partitions(slot), size: t.size(slot) };
+  }
+
+  /** See `Catalog.overshadowedNear`. */
+  overshadowedNear(dataSource: string, interval: Interval): OvershadowNear {
+    const ds = this.datasources.get(dataSource);
+    if (ds === undefined) return { ids: [], flags: new Uint8Array(0) };
+    const { slots, flags } = ds.overshadowedNear(this.table, interval);
+    return { ids: slots.map((s) => this.table.id(s)), flags };
   }
 
   segment(id: string): SegmentRecord | null {

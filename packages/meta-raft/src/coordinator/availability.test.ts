@@ -1,7 +1,9 @@
 /** Availability before redundancy, and what counts as a replica (behaviours 2 and 3). */
 import t from 'tap';
-import { NOW, allLoaded, makeInput, makeSegments, makeWorker, makeWorkers } from './fixtures.js';
+import { NOW, allLoaded, loadForever, makeInput, makeSegments, makeWorker, makeWorkers } from './fixtures.js';
+import { resolveConfig } from './config.js';
 import { plan } from './planner.js';
+import { buildState } from './state.js';
 import type { Plan } from './types.js';
 
 const reasons = (p: Plan) => ({ ...p.stats.assignsByReason, ...Object.fromEntries(Object.entries(p.stats.unassignsByReason).map(([k, v]) => [`-${k}`, v])) });
@@ -141,4 +143,24 @@ t.test('a bad config value is refused with its name', async (t) => {
   t.throws(() => plan(makeInput({ config: { loadQueueMax: -1 } })), /config\.loadQueueMax/);
   t.throws(() => plan(makeInput({ config: { hotFactor: 1 } })), /config\.hotFactor/);
   t.throws(() => plan(makeInput({ config: { balanceThresholdRatio: Number.NaN } })), /config\.balanceThresholdRatio/);
+});
+
+t.test('segments no worker could take stay off the work list, and count as unavailable and unplaced', async (t) => {
+  const segments = makeSegments({ count: 40, dataSources: ['a', 'b'] });
+  const none = makeInput({ segments });
+  const state = buildState(none, resolveConfig(none.config));
+  t.same(state.work, [], 'no workers at all: nothing to decide for any segment');
+  t.equal(state.counts.unplaceable, 80);
+  const p = plan(none);
+  t.same([p.assign.length, p.unassign.length, p.stats.unavailable, p.stats.unavailableUnplaced], [0, 0, 80, 80]);
+
+  // A rule naming a tier without members: its segments settle; the default tier's are placed.
+  const input = makeInput({ segments, workers: makeWorkers(2), rules: { a: [loadForever(1, 'cold')] } });
+  const mixed = buildState(input, resolveConfig(input.config));
+  t.equal(mixed.counts.unplaceable, 40, "datasource a's segments want only the empty tier");
+  t.equal(mixed.work.length, 40, "b's segments are worked on");
+  const q = plan(input);
+  t.equal(q.stats.unavailableUnplaced, 40);
+  t.equal(new Set(q.assign.filter((x) => x.reason === 'unavailable').map((x) => x.segmentId)).size, 40);
+  t.ok(q.assign.every((x) => x.segmentId.startsWith('b_')), 'only b is placed');
 });

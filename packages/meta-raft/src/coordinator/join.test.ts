@@ -9,7 +9,7 @@ import { loadForever, makeInput, makeSegments, makeWorker } from './fixtures.js'
 import { AssignmentJoin, joinAssignments } from './join.js';
 import { plan } from './planner.js';
 import { nextCycle } from './simulate.js';
-import { UNKNOWN_HOLDER, type JoinedAssignments, type PlannerInput, type PlannerWorker } from './types.js';
+import { UNKNOWN_HOLDER, type JoinedAssignments, type PlannerInput, type PlannerSegment, type PlannerWorker } from './types.js';
 
 /** The map-form input as plain data, comparable with `t.same`. */
 function joinedData(j: JoinedAssignments) {
@@ -38,13 +38,15 @@ t.test('kept up to date through random changes, the join equals one built from s
   for (let seed = 1; seed <= 30; seed++) {
     const rnd = new Prng(seed);
     let input = scenario(rnd);
+    input = { ...input, segments: [...input.segments] };
+    const removed: PlannerSegment[] = [];
     const join = new AssignmentJoin(input.segments, input.workers, input.assignments);
     t.same(joinedData(join.joined()), joinedData(joinAssignments(input)), `seed ${seed}: built`);
     for (let step = 0; step < 12; step++) {
       const assignments = new Map(input.assignments);
       let { segments, workers } = input;
       const ids = workers.map((w) => w.id);
-      const what = rnd.int(5);
+      const what = rnd.int(6);
       if (what === 0) {
         // Commits: a few segments (used or not) get new holders, or lose them all.
         for (let k = 0; k < 3; k++) {
@@ -65,14 +67,30 @@ t.test('kept up to date through random changes, the join equals one built from s
         // A publish (the list grows), or segments marked unused (it shrinks; their assignments
         // stay until dropped); either way it comes in another order.
         if (rnd.chance(0.5)) segments = rnd.shuffle([...segments, ...makeSegments({ count: 2, dataSources: [`new${step}`] })]);
-        else segments = rnd.shuffle(segments).slice(rnd.between(1, 3));
+        else {
+          const cut = rnd.between(1, 3);
+          segments = rnd.shuffle(segments);
+          for (const s of segments.slice(0, cut)) removed.push(s);
+          segments = segments.slice(cut);
+        }
+        join.setSegments(segments);
+      } else if (what === 5) {
+        // The driver's way after a publish: the list grows in place; a segment marked unused
+        // earlier (its assignments kept) may come back.
+        const grown = segments as PlannerSegment[];
+        for (const s of makeSegments({ count: 2, dataSources: [`app${step}`] })) grown.push(s);
+        const back = removed.findIndex((s) => !segments.some((x) => x.id === s.id));
+        if (back >= 0 && rnd.chance(0.5)) grown.push(removed.splice(back, 1)[0]!);
         join.setSegments(segments);
       } else if (what === 3) {
         // A worker registers (in id order, as the catalog lists them), or one leaves.
         if (rnd.chance(0.5)) workers = [...workers, makeWorker(`x${step}`, { loaded: [rnd.pick(segments).id] })];
-        else workers = workers.filter((_, i) => i !== rnd.int(workers.length));
+        else if (workers.length > 1) {
+          const gone = rnd.int(workers.length);
+          workers = workers.filter((_, i) => i !== gone);
+        }
         join.setWorkers(workers);
-      } else {
+      } else if (what === 4) {
         join.setWorkers(workers); // nothing changed
       }
       input = { ...input, segments, workers, assignments };
@@ -119,5 +137,9 @@ t.test('a joined input must name the workers in the input order', async (t) => {
   t.throws(() => plan({ ...viaJoin(input, join), workers: [...workers].reverse() }), /worker ids are not the input workers/);
   t.throws(() => plan({ ...viaJoin(input, join), segments: segments.slice(1) }), /holder lists for/);
   t.throws(() => new AssignmentJoin([...segments, segments[0]!], workers, []), /duplicate ids/);
+  const grown = [...segments];
+  const join2 = new AssignmentJoin(grown, workers, []);
+  grown.push(segments[0]!);
+  t.throws(() => join2.setSegments(grown), /listed twice/, 'a list grown in place is checked for duplicates too');
   t.equal(plan(viaJoin(input, join)).assign.length, 3);
 });

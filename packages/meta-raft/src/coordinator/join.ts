@@ -100,9 +100,16 @@ export class AssignmentJoin {
    * Replaces the used segments (a publish, segments marked used or unused). Positions change, so
    * every segment's id is looked up once in the previous positions; its holder codes do not
    * depend on the position and are kept. Only ids new to the list are joined.
+   *
+   * The list given last may instead have grown by pushes since (what a driver that follows
+   * publishes does): given again, only the segments pushed since are joined, a lookup each. A
+   * list must never change in place otherwise.
    */
   setSegments(segments: readonly PlannerSegment[]): void {
-    if (segments === this.segments) return;
+    if (segments === this.segments) {
+      this.joinAppended();
+      return;
+    }
     const previous = this.position;
     const previousHolders = this.holders;
     const previousCount = this.segments.length;
@@ -129,6 +136,19 @@ export class AssignmentJoin {
       // Nothing left the list: the unused assignments can only have become used.
       for (const id of [...this.unused.keys()]) if (this.position.has(id)) this.unused.delete(id);
     } else this.findUnused(matched);
+  }
+
+  /** Joins the segments pushed onto the current list since it was last joined. */
+  private joinAppended(): void {
+    const segments = this.segments;
+    for (let i = this.holders.length; i < segments.length; i++) {
+      const id = segments[i]!.id;
+      assert(!this.position.has(id), `segments: ${id} listed twice`);
+      this.position.set(id, i);
+      this.unused.delete(id);
+      const ws = this.assigned.get(id);
+      this.holders.push(ws === undefined ? undefined : encode(id, ws, this.workerPos, this.loadedOf));
+    }
   }
 
   /**

@@ -42,7 +42,7 @@ export function plan(input: PlannerInput | JoinedPlannerInput): Plan {
   const state = buildState(input, config);
   const d = new Decisions(state);
   const views = state.work.map((i) => segmentView(state, i)).sort(priority);
-  const unavailableUnplaced = placeUnavailable(d, views);
+  const unavailableUnplaced = placeUnavailable(d, views) + state.counts.unplaceable;
   const replicasDeferred = replicate(d, views);
   dropInvalid(d, views);
   dropSurplus(d, views);

@@ -36,7 +36,12 @@ export interface ScanResult {
   readonly work: number[];
   /** Per tier: 1 when some segment holds more replicas there than wanted. */
   readonly tierSurplus: Uint8Array;
-  readonly counts: { overshadowed: number; unavailable: number; underReplicated: number; hot: number };
+  /**
+   * `unplaceable`: unavailable segments settled because no tier they want has a member and no
+   * worker holds them (no workers yet, or a rule naming an empty tier): no phase could do anything
+   * for them, so they stay off the work list (which a cycle sorts) and count as unplaced.
+   */
+  readonly counts: { overshadowed: number; unavailable: number; underReplicated: number; hot: number; unplaceable: number };
 }
 
 export function scanSegments(
@@ -58,7 +63,7 @@ export function scanSegments(
   const settled = new Uint8Array(n);
   const tierSurplus = new Uint8Array(T);
   const work: number[] = [];
-  const counts = { overshadowed: 0, unavailable: 0, underReplicated: 0, hot: 0 };
+  const counts = { overshadowed: 0, unavailable: 0, underReplicated: 0, hot: 0, unplaceable: 0 };
 
   const health = new Uint8Array(W);
   const decom = new Uint8Array(W);
@@ -144,9 +149,11 @@ export function scanSegments(
           }
         }
       }
+      let wanted = 0;
       for (let t = 0; t < T; t++) {
         const p = per[t]!;
         const eff = p > 0 ? Math.min(p + x, members[t]!) : 0;
+        wanted += eff;
         const g = good[t]!;
         if (g !== eff) {
           ok = false;
@@ -154,7 +161,11 @@ export function scanSegments(
         }
       }
       if (ok) settled[i] = 1;
-      else work.push(i);
+      else if (h === 0 && wanted === 0) {
+        // Unavailable, held nowhere, and no tier it wants has a member: nothing to decide.
+        counts.unplaceable++;
+        settled[i] = 1;
+      } else work.push(i);
     }
     for (let t = 0; t < T; t++) {
       good[t] = 0;

@@ -220,9 +220,15 @@ t.test('cycle after cycle, the kept join plans as a fresh map-form input would',
   t.ok(node.proposed.length >= 6, `the cycles had work to do: ${node.proposed.length} commits`);
 });
 
-t.test('a costly segment list is listed again only within its budget: new segments wait, drops a stale list could get wrong are withheld', async (t) => {
+t.test('publishes extend the segment list without listing it again; a costly listing after marks waits for its budget, and drops a stale list could get wrong are withheld', async (t) => {
   const node = new StandInNode();
   const catalog = node.machine.catalog;
+  let listings = 0;
+  const list = catalog.usedSegmentBriefs.bind(catalog);
+  catalog.usedSegmentBriefs = () => {
+    listings++;
+    return list();
+  };
   let now = NOW;
   // Any list counts as costly, and the budget is switched between never and always.
   const refresh = { budget: Number.POSITIVE_INFINITY, staleMinMs: 0 };
@@ -243,17 +249,32 @@ t.test('a costly segment list is listed again only within its budget: new segmen
     now += 1000;
     return proposedDecisions(node.proposed.length > before ? node.proposed.at(-1) : undefined);
   };
+  const idOf = (d: number) => catalog.segments({ includeOvershadowed: true, includeUnused: true }).find((s) => s.location === seg('a', d).location)!.id;
 
   t.equal((await cycle()).length, 6, 'the first cycle lists the segments and places two replicas of each');
-  const fresh = seg('a', 4);
-  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i2', segments: [fresh] }).ok);
-  const freshId = catalog.segments().find((s) => s.location === fresh.location)!.id;
-  t.same(await cycle(), [], 'a new segment waits while the list is stale');
-  t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: freshId, add: ['w1'] }] }).ok, 'an operator places it on w1');
-  const stale = await cycle();
-  t.notOk(stale.some((d) => d.startsWith(freshId)), `its replica is not dropped as unused on the stale list (${stale.join(', ') || 'no decisions'})`);
-  t.same(catalog.assignments({ segmentId: freshId })[0]?.workerIds, ['w1'], 'w1 keeps it');
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i2', segments: [seg('a', 4)] }).ok);
+  t.same(await cycle(), [`${idOf(4)} +w1`, `${idOf(4)} +w2`].sort(), 'a new segment is placed at the next cycle');
+  // A higher version of day 4 overshadows the first one (the list learns it from the publish alone).
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i3', segments: [seg('a', 4, 'v2')] }).ok);
+  const v2 = catalog.segments().find((s) => s.location === seg('a', 4, 'v2').location)!.id;
+  t.same(await cycle(), [`${v2} +w1`, `${v2} +w2`, `${idOf(4)} -w1`, `${idOf(4)} -w2`].sort(), 'the new version is placed, the overshadowed one dropped');
+  t.same(await cycle(), [], 'and nothing is left to do');
+  t.equal(listings, 1, 'publishes never listed the segments again');
 
   refresh.budget = 0;
-  t.same(await cycle(), [`${freshId} +w2`], 'once listed again, it gets its second replica');
+  t.ok(node.write({ type: 'markSegments', dataSource: 'a', segmentIds: [idOf(1)], used: false }).ok);
+  t.same(await cycle(), [`${idOf(1)} -w1`, `${idOf(1)} -w2`].sort(), 'a segment marked unused: listed again, its replicas dropped');
+  t.equal(listings, 2);
+
+  refresh.budget = Number.POSITIVE_INFINITY;
+  t.ok(node.write({ type: 'markSegments', dataSource: 'a', segmentIds: [idOf(1)], used: true }).ok);
+  t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: idOf(1), add: ['w1'] }] }).ok, 'an operator places it on w1');
+  const stale = await cycle();
+  t.notOk(stale.some((d) => d.startsWith(idOf(1))), `marked used again, it is not dropped as unused on the stale list (${stale.join(', ') || 'no decisions'})`);
+  t.same(catalog.assignments({ segmentId: idOf(1) })[0]?.workerIds, ['w1'], 'w1 keeps it');
+  t.equal(listings, 2, 'the costly listing waits');
+
+  refresh.budget = 0;
+  t.same(await cycle(), [`${idOf(1)} +w2`], 'once listed again, it gets its second replica');
+  t.equal(listings, 3);
 });

@@ -1,5 +1,5 @@
 import { firstMatchingRule, hashIdSet, isLoadRule } from '@cairn/shared';
-import type { Rule, SegmentRecord } from '@cairn/shared';
+import type { Rule } from '@cairn/shared';
 import type { CommandResult } from '../catalog/index.js';
 import { AssignmentJoin, plan } from '../coordinator/index.js';
 import type { JoinedAssignments, PlannerSegment, PlannerWorker, PlanStats } from '../coordinator/index.js';
@@ -7,6 +7,9 @@ import { encodeCommand } from './catalog-machine.js';
 import type { CatalogMachine } from './catalog-machine.js';
 import type { Logger } from './logger.js';
 import type { RaftNode } from './raft-node.js';
+import { UsedSegments, type SegmentsRefreshLimits } from './used-segments.js';
+
+export type { SegmentsRefreshLimits } from './used-segments.js';
 
 /** A worker's latest heartbeat, as the leader keeps it (in memory only: liveness is not replicated). */
 export interface HeartbeatReport {
@@ -89,18 +92,13 @@ const decoder = new TextDecoder();
 const QUERY_DECAY = 0.95;
 const DEFAULT_PERIOD_MS = 1000;
 /**
- * Listing every segment again costs seconds at a million, and while publishes stream in the
- * revision changes every cycle: the leader would spend ever more of its time listing and its
- * writes would slow to a crawl. So a list that took at least `staleMinMs` is
- * listed again only once `budget` times its cost has passed (at most a tenth of the
- * leader's time); meanwhile cycles plan on the last list, new segments wait a little to be placed,
- * and drops that a stale list could get wrong (unused, overshadowed) wait for a fresh one.
- * Small catalogs list in milliseconds and are always fresh.
+ * Listing every used segment again (a new leader, a new catalog, segments marked used or unused)
+ * costs a few hundred milliseconds at a million: a listing that took at least `staleMinMs` is
+ * done again at most once per `budget` times its cost (see `UsedSegments`). The same budget
+ * bounds whole cycles: the next cycle starts no sooner than `budget - 1` times the last one's
+ * cost after it, so the coordinator takes at most a `budget`-th of the leader's time, however
+ * big the catalog.
  */
-export interface SegmentsRefreshLimits {
-  readonly budget: number;
-  readonly staleMinMs: number;
-}
 const SEGMENTS_REFRESH: SegmentsRefreshLimits = { budget: 10, staleMinMs: 100 };
 
 /**
@@ -117,7 +115,7 @@ export class CoordinatorDriver {
   private readonly downSince = new Map<string, number>();
   private leaderSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private segmentsCache: { revision: number; catalog: object; segments: PlannerSegment[]; overshadowed: Set<string>; listedAt: number; listMs: number } | null = null;
+  private readonly usedSegments: UsedSegments;
   /** The assignments joined with the loaded sets, as of the log entry `applied` (see `joined`). */
   private joinCache: { catalog: object; applied: number; join: AssignmentJoin } | null = null;
   private status_: CoordinatorStatus = { leader: false, cycles: 0, lastCycleAt: null, lastCycleMs: null, waiting: null, stats: null, lastCommit: null, workers: [] };
@@ -129,7 +127,9 @@ export class CoordinatorDriver {
     private readonly now: () => number = Date.now,
     /** How stale the segment list may grow when listing is costly (tests set it). */
     private readonly refresh: SegmentsRefreshLimits = SEGMENTS_REFRESH,
-  ) {}
+  ) {
+    this.usedSegments = new UsedSegments(refresh);
+  }
 
   start(): void {
     const run = async () => {
@@ -140,7 +140,8 @@ export class CoordinatorDriver {
         this.log.error({ err }, 'coordinator cycle failed');
       }
       const period = this.node.machine.catalog.coordinatorConfig().periodMs ?? DEFAULT_PERIOD_MS;
-      if (this.timer !== null) this.timer = setTimeout(run, Math.max(10, period - (this.now() - started)));
+      const tookMs = this.now() - started;
+      if (this.timer !== null) this.timer = setTimeout(run, Math.max(10, period - tookMs, (this.refresh.budget - 1) * tookMs));
     };
     this.timer = setTimeout(run, DEFAULT_PERIOD_MS);
   }
@@ -389,21 +390,8 @@ export class CoordinatorDriver {
     return out;
   }
 
-  /** Used segments and the overshadowed ones among them, recomputed only when segments changed. */
-  private segments(catalog: CatalogMachine['catalog']): { segments: PlannerSegment[]; overshadowed: Set<string>; stale: boolean } {
-    const c = this.segmentsCache;
-    if (c && c.catalog === catalog) {
-      if (c.revision === catalog.segmentsRevision) return { ...c, stale: false };
-      const cheap = c.listMs < this.refresh.staleMinMs;
-      if (!cheap && performance.now() - c.listedAt < this.refresh.budget * c.listMs) return { ...c, stale: true };
-    }
-    const t0 = performance.now();
-    const used: SegmentRecord[] = catalog.segments({ includeOvershadowed: true });
-    const visible = new Set(catalog.segments().map((s) => s.id));
-    const overshadowed = new Set<string>();
-    for (const s of used) if (!visible.has(s.id)) overshadowed.add(s.id);
-    const listedAt = performance.now();
-    this.segmentsCache = { revision: catalog.segmentsRevision, catalog, segments: used, overshadowed, listedAt, listMs: listedAt - t0 };
-    return { ...this.segmentsCache, stale: false };
+  /** Used segments and the overshadowed ones among them, followed from the catalog (see `UsedSegments`). */
+  private segments(catalog: CatalogMachine['catalog']): { segments: PlannerSegment[]; overshadowed: ReadonlySet<string>; stale: boolean } {
+    return this.usedSegments.sync(catalog);
   }
 }
