@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DeepStorage } from '@cairn/shared/deep-storage';
 
 /** A segment this worker must serve, as the metadata group describes it. */
 export interface AssignedSegment {
@@ -38,6 +38,8 @@ export class SegmentCache {
   /** checksum → size of each verified file. */
   private readonly files = new Map<string, number>();
   private bytes = 0;
+  /** Temporary names are unique, also for two segments of identical content loading at once. */
+  private tmpSeq = 0;
 
   constructor(readonly dir: string, readonly capacityBytes: number) {
     mkdirSync(dir, { recursive: true });
@@ -81,21 +83,30 @@ export class SegmentCache {
     return s.size <= SYNC_READ_BYTES_MAX ? readFileSync(this.path(s.checksum)) : readFile(this.path(s.checksum));
   }
 
-  /** Stores downloaded bytes after checking them against the checksum; refuses anything else. */
-  async store(s: AssignedSegment, bytes: Uint8Array): Promise<void> {
-    const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== s.checksum) throw new Error(`segment ${s.id}: downloaded bytes have checksum ${actual}, the catalog says ${s.checksum}`);
-    if (bytes.length !== s.size) throw new Error(`segment ${s.id}: downloaded ${bytes.length} bytes, the catalog says ${s.size}`);
-    const tmp = join(this.dir, `.${s.checksum}.${process.pid}.tmp`);
-    const fh = await open(tmp, 'w');
+  /**
+   * Downloads the segment from deep storage into a temporary file (hashed as it is written, see
+   * DeepStorage.download), checks size and SHA-256 against the catalog's, and only then renames it
+   * into place; a file that does not match is deleted and the load fails (the store retries it).
+   * Returns the bytes downloaded. The rename is synchronous: a metadata update of tens of
+   * microseconds costs less than waiting for a busy event loop to come back from the thread pool.
+   */
+  async download(s: AssignedSegment, deep: Pick<DeepStorage, 'download'>): Promise<number> {
+    const tmp = join(this.dir, `.${s.checksum}.${process.pid}.${++this.tmpSeq}.tmp`);
+    let got: { size: number; sha256: string };
     try {
-      await fh.writeFile(bytes);
-    } finally {
-      await fh.close();
+      got = await deep.download(s.location, tmp);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
     }
-    await rename(tmp, this.path(s.checksum));
-    if (!this.files.has(s.checksum)) this.bytes += bytes.length;
-    this.files.set(s.checksum, bytes.length);
+    if (got.sha256 !== s.checksum || got.size !== s.size) {
+      rmSync(tmp, { force: true });
+      throw new Error(`segment ${s.id}: downloaded ${got.size} bytes with checksum ${got.sha256}, the catalog says ${s.size} bytes with ${s.checksum}`);
+    }
+    renameSync(tmp, this.path(s.checksum));
+    if (!this.files.has(s.checksum)) this.bytes += got.size;
+    this.files.set(s.checksum, got.size);
+    return got.size;
   }
 
   /** Deletes a copy (no longer assigned, or found corrupt). */

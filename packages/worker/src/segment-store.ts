@@ -153,11 +153,10 @@ export class SegmentStore {
 
   private async fetch(s: AssignedSegment): Promise<void> {
     try {
-      const bytes = await this.deep.get(s.location);
-      await this.cache.store(s, bytes);
+      const bytes = await this.cache.download(s, this.deep);
       this.failures.delete(s.id);
       this.loadsDone++;
-      this.bytesLoaded += bytes.length;
+      this.bytesLoaded += bytes;
       this.events.onLoaded?.(s.id);
     } catch (err) {
       this.events.onError?.(s.id, err as Error);

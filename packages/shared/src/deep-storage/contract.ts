@@ -1,4 +1,6 @@
 import type { Test } from 'tap';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { mapBounded } from './bounded.js';
 import { sha256Hex } from './checksum.js';
 import { DeepStorageError } from './errors.js';
@@ -227,6 +229,68 @@ export async function deepStorageContract(t: Test, make: () => Promise<DeepStora
 
     t.equal(sha256Hex(await s.get(key, { signal: new AbortController().signal })), sha, 'a later get reads it whole');
     await expectCode(t, s.get('abort/missing', { signal: new AbortController().signal }), 'NOT_FOUND', 'errors are still errors');
+  });
+
+  await t.test('download writes the object to a new file and answers its size and sha256', async (t) => {
+    const s = await make();
+    const dir = t.testdir();
+    for (const bytes of [new Uint8Array(0), Uint8Array.of(0x2a), randomBytes(rnd, largeBytes)]) {
+      const sha = sha256Hex(bytes);
+      const key = segmentKey('download', sha);
+      await s.put(key, bytes, sha);
+      const path = join(dir, `copy-${bytes.length}`);
+      t.same(await s.download(key, path), { size: bytes.length, sha256: sha }, `${bytes.length} bytes: size and sha256`);
+      t.equal(sha256Hex(readFileSync(path)), sha, 'the file holds the object');
+    }
+    // Several at once (more than a local store's copy threads).
+    const objects = Array.from({ length: 7 }, () => randomBytes(rnd, 1 + Math.floor(rnd() * 400_000)));
+    for (const b of objects) await s.put(segmentKey('download', sha256Hex(b)), b, sha256Hex(b));
+    const got = await Promise.all(objects.map((b, i) => s.download(segmentKey('download', sha256Hex(b)), join(dir, `many-${i}`))));
+    t.same(got, objects.map((b) => ({ size: b.length, sha256: sha256Hex(b) })), 'concurrent downloads each answer their own object');
+    for (const [i, b] of objects.entries()) t.equal(sha256Hex(readFileSync(join(dir, `many-${i}`))), sha256Hex(b), `file ${i} intact`);
+  });
+
+  await t.test('download of a missing key, or to a path that exists, leaves the file system as it was', async (t) => {
+    const s = await make();
+    const dir = t.testdir();
+    const missing = segmentKey('download', sha256Hex(Uint8Array.of(9)));
+    await expectCode(t, s.download(missing, join(dir, 'nothing')), 'NOT_FOUND', 'a missing key');
+    t.same(readdirSync(dir), [], 'no file made for it');
+    const bytes = randomBytes(rnd, 10_000);
+    const sha = sha256Hex(bytes);
+    const key = segmentKey('download', sha);
+    await s.put(key, bytes, sha);
+    const taken = join(dir, 'taken');
+    writeFileSync(taken, 'somebody else\'s');
+    const err = await rejection(s.download(key, taken));
+    t.equal((err as { code?: string } | undefined)?.code, 'EEXIST', 'an existing file: EEXIST');
+    t.notOk(err instanceof DeepStorageError, 'a local file problem, not a deep storage error');
+    t.equal(readFileSync(taken, 'utf8'), 'somebody else\'s', 'and it is left alone');
+    const nowhere = join(dir, 'no', 'such', 'folder');
+    t.equal(((await rejection(s.download(key, nowhere))) as { code?: string } | undefined)?.code, 'ENOENT', 'a missing folder: ENOENT');
+    t.notOk(existsSync(nowhere));
+    await expectCode(t, s.download('../escape', join(dir, 'x')), 'INVALID', 'a key that is not one');
+    t.same(readdirSync(dir), ['taken'], 'nothing else appeared');
+  });
+
+  await t.test('an aborted download rejects with the reason and leaves no file', async (t) => {
+    const s = await make();
+    const dir = t.testdir();
+    const bytes = randomBytes(rnd, largeBytes);
+    const sha = sha256Hex(bytes);
+    const key = segmentKey('download abort', sha);
+    await s.put(key, bytes, sha);
+    const before = new AbortController();
+    const reason1 = new Error('aborted before the call');
+    before.abort(reason1);
+    t.equal(await rejection(s.download(key, join(dir, 'a'), { signal: before.signal })), reason1, 'already aborted: rejects with the reason');
+    const during = new AbortController();
+    const reason2 = new Error('aborted during the call');
+    const p = s.download(key, join(dir, 'b'), { signal: during.signal });
+    during.abort(reason2);
+    t.equal(await rejection(p), reason2, 'aborted in flight: rejects with the reason');
+    t.same(readdirSync(dir), [], 'no file left behind');
+    t.same(await s.download(key, join(dir, 'c')), { size: bytes.length, sha256: sha }, 'a later download completes');
   });
 
   await t.test('an aborted put leaves nothing or the whole object, and a retry completes it', async (t) => {

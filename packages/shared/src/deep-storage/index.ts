@@ -20,8 +20,13 @@ export type { DeepStorage, LocalConfig, LocalLimits, S3Config, S3Limits } from '
  */
 export function createDeepStorage(config: LocalConfig | S3Config, limits: Partial<LocalLimits & S3Limits> = {}): DeepStorage {
   switch (config.type) {
-    case 'local':
-      return new LocalDeepStorage(config, limits.objectBytesMax === undefined ? {} : { objectBytesMax: limits.objectBytesMax });
+    case 'local': {
+      const local: { -readonly [K in keyof LocalLimits]?: LocalLimits[K] } = {};
+      if (limits.objectBytesMax !== undefined) local.objectBytesMax = limits.objectBytesMax;
+      if (limits.copyThreadsMax !== undefined) local.copyThreadsMax = limits.copyThreadsMax;
+      if (limits.copyChunkBytes !== undefined) local.copyChunkBytes = limits.copyChunkBytes;
+      return new LocalDeepStorage(config, local);
+    }
     case 's3':
       return new S3DeepStorage(config, limits);
     default:

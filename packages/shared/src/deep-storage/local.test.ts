@@ -112,4 +112,12 @@ t.test('objects over objectBytesMax are refused', async (t) => {
   const big = new Uint8Array(11);
   await expectCode(t, s.put('big', big, sha256Hex(big)), 'INVALID', 'put');
   t.equal(await s.stat('big'), null);
+  // One stored by someone else: get and download refuse it too, download leaving no file.
+  const root = s.root;
+  writeFileSync(join(root, 'big'), big);
+  await expectCode(t, s.get('big'), 'INVALID', 'get');
+  const out = join(root, 'out');
+  mkdirSync(out);
+  await expectCode(t, s.download('big', join(out, 'big')), 'INVALID', 'download');
+  t.same(readdirSync(out), [], 'nothing left by the download');
 });

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { link, lstat, mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { sha256Hex } from './checksum.js';
+import { CopyError, CopyThreads } from './copy-threads.js';
 import { DeepStorageError, errnoCode } from './errors.js';
 import { TEMP_PREFIX, isValidKey, validateKey, validatePrefix, validateSha256 } from './keys.js';
 import { DEFAULT_LOCAL_LIMITS } from './types.js';
@@ -25,6 +26,7 @@ export class LocalDeepStorage implements DeepStorage {
   readonly root: string;
   readonly limits: LocalLimits;
   private tempSeq = 0;
+  private copier: CopyThreads | null = null;
 
   constructor(config: LocalConfig, limits: Partial<LocalLimits> = {}) {
     if (!config.path) throw new DeepStorageError('INVALID', 'local deep storage: empty path');
@@ -135,6 +137,26 @@ export class LocalDeepStorage implements DeepStorage {
       }
     } catch (err) {
       throw this.failure(err, 'get', key, opts.signal);
+    }
+  }
+
+  /**
+   * One pass on a copy thread (see CopyThreads): each chunk is read once, hashed and written, so
+   * the caller's event loop only starts the copy and hears its result, and the bytes are never
+   * all in memory at once.
+   */
+  async download(key: string, path: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number; sha256: string }> {
+    const src = this.pathOf(key);
+    opts.signal?.throwIfAborted();
+    this.copier ??= new CopyThreads(this.limits.copyThreadsMax, this.limits.copyChunkBytes);
+    try {
+      return await this.copier.copy(src, path, this.limits.objectBytesMax, opts.signal);
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (!(err instanceof CopyError)) throw err;
+      if (err.tooLarge) throw new DeepStorageError('INVALID', `download ${key}: ${err.message} (objectBytesMax)`);
+      if (err.side === 'dst') throw Object.assign(new Error(`download ${key} to ${path}: ${err.message}`), { code: err.code });
+      throw this.failure(Object.assign(new Error(err.message), { code: err.code }), 'get', key);
     }
   }
 

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
   GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
@@ -227,6 +230,53 @@ export class S3DeepStorage implements DeepStorage {
       throw this.error('UNAVAILABLE', 'get', objectKey, `the body ended after ${bytes.byteLength} of ${res.ContentLength} bytes`);
     }
     return bytes;
+  }
+
+  /** The body streamed into the file, hashed chunk by chunk on the way (never all in memory). */
+  async download(key: string, path: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number; sha256: string }> {
+    const objectKey = this.objectKey(key);
+    const { signal } = opts;
+    signal?.throwIfAborted();
+    let created = false;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
+      const body = res.Body as Readable | undefined;
+      if (!body) throw this.error('UNAVAILABLE', 'get', objectKey, 'the response has no body');
+      if (res.ContentLength !== undefined && res.ContentLength > this.limits.objectBytesMax) {
+        body.destroy();
+        throw this.error('INVALID', 'get', objectKey, `${res.ContentLength} bytes is over objectBytesMax ${this.limits.objectBytesMax}`);
+      }
+      let fh;
+      try {
+        fh = await open(path, 'wx', 0o644);
+      } catch (err) {
+        body.destroy();
+        throw Object.assign(new Error(`download ${key} to ${path}: ${(err as Error).message}`), { code: (err as { code?: unknown }).code, local: true });
+      }
+      created = true;
+      const hash = createHash('sha256');
+      let size = 0;
+      const max = this.limits.objectBytesMax;
+      const tooLarge = () => this.error('INVALID', 'get', objectKey, `the body grew over objectBytesMax ${max}`);
+      // The write stream closes the file handle when the pipeline ends, either way.
+      await pipeline(body, async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          size += chunk.byteLength;
+          if (size > max) throw tooLarge();
+          hash.update(chunk);
+          yield chunk;
+        }
+      }, fh.createWriteStream(), signal ? { signal } : {});
+      signal?.throwIfAborted();
+      if (res.ContentLength !== undefined && size !== res.ContentLength) {
+        throw this.error('UNAVAILABLE', 'get', objectKey, `the body ended after ${size} of ${res.ContentLength} bytes`);
+      }
+      return { size, sha256: hash.digest('hex') };
+    } catch (err) {
+      if (created) await rm(path, { force: true });
+      if ((err as { local?: boolean }).local && !signal?.aborted) throw err;
+      throw this.failure(err, 'get', objectKey, signal);
+    }
   }
 
   async stat(key: string): Promise<{ size: number } | null> {

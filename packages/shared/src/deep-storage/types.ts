@@ -15,6 +15,15 @@ export interface DeepStorage {
   put(key: string, bytes: Uint8Array, sha256: string, opts?: { signal?: AbortSignal }): Promise<{ written: boolean }>;
   /** The whole object; NOT_FOUND if there is none. An aborted call rejects with the signal's reason. */
   get(key: string, opts?: { signal?: AbortSignal }): Promise<Uint8Array>;
+  /**
+   * Writes the object to `path`, a new file (EEXIST if anything is there), without holding it in
+   * memory, and answers its size and the SHA-256 (hex) of the bytes as they were written, so the
+   * caller can verify them against the checksum it expects before it trusts the file. The file is
+   * not fsynced. NOT_FOUND if there is no object. On any failure, and on an abort (which rejects
+   * with the signal's reason), nothing is left at `path`. A failure of the file itself (no space,
+   * no such folder) is a plain Error with the errno `code`, not a DeepStorageError.
+   */
+  download(key: string, path: string, opts?: { signal?: AbortSignal }): Promise<{ size: number; sha256: string }>;
   /** The object's size, or null if there is none. */
   stat(key: string): Promise<{ size: number } | null>;
   /** Removes the object; removing a missing one is not an error. */
@@ -51,8 +60,12 @@ export interface S3Config {
 }
 
 export interface LocalLimits {
-  /** Largest object put or get accepts (the whole object is held in memory). */
+  /** Largest object put or get accepts (the whole object is held in memory), or download copies. */
   readonly objectBytesMax: number;
+  /** Threads that run downloads (a copy that hashes as it goes), hence downloads at once. */
+  readonly copyThreadsMax: number;
+  /** Bytes a download reads, hashes and writes at a time (one buffer per thread). */
+  readonly copyChunkBytes: number;
 }
 
 export interface S3Limits {
@@ -81,6 +94,8 @@ export const MiB = 1024 * 1024;
 
 export const DEFAULT_LOCAL_LIMITS: LocalLimits = {
   objectBytesMax: 2048 * MiB,
+  copyThreadsMax: 2,
+  copyChunkBytes: 1 * MiB,
 };
 
 export const DEFAULT_S3_LIMITS: S3Limits = {

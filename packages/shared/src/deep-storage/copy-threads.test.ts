@@ -1,0 +1,59 @@
+import t from 'tap';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256Hex } from './checksum.js';
+import { prng, randomBytes } from './contract.js';
+import { CopyError, CopyThreads } from './copy-threads.js';
+
+const rnd = prng(4242);
+
+t.test('copies many files on at most threadsMax threads, in chunks, hashing as it goes', async (t) => {
+  const dir = t.testdir();
+  const copier = new CopyThreads(2, 4096);
+  t.teardown(() => copier.close());
+  // Sizes around the chunk size: empty, one byte, exactly one chunk, one more, several.
+  const sizes = [0, 1, 4095, 4096, 4097, 3 * 4096 + 17, 200_000];
+  const files = sizes.map((n, i) => {
+    const bytes = randomBytes(rnd, n);
+    writeFileSync(join(dir, `src-${i}`), bytes);
+    return bytes;
+  });
+  const got = await Promise.all(files.map((_, i) => copier.copy(join(dir, `src-${i}`), join(dir, `dst-${i}`), 1 << 30)));
+  t.ok(copier.threadCount <= 2, `${copier.threadCount} threads for ${files.length} copies`);
+  t.same(got, files.map((b) => ({ size: b.length, sha256: sha256Hex(b) })), 'each answers its size and sha256');
+  for (const [i, b] of files.entries()) t.equal(sha256Hex(readFileSync(join(dir, `dst-${i}`))), sha256Hex(b), `copy ${i} is identical`);
+});
+
+t.test('failures name their side and leave no destination behind', async (t) => {
+  const dir = t.testdir();
+  const copier = new CopyThreads(1, 4096);
+  t.teardown(() => copier.close());
+  const missing = await copier.copy(join(dir, 'nope'), join(dir, 'out'), 100).catch((e: unknown) => e);
+  t.ok(missing instanceof CopyError && missing.side === 'src' && missing.code === 'ENOENT', 'a missing source: src ENOENT');
+  writeFileSync(join(dir, 'big'), new Uint8Array(5000));
+  const big = await copier.copy(join(dir, 'big'), join(dir, 'out'), 4999).catch((e: unknown) => e);
+  t.ok(big instanceof CopyError && big.tooLarge, 'over the size bound: tooLarge');
+  writeFileSync(join(dir, 'there'), 'mine');
+  const exists = await copier.copy(join(dir, 'big'), join(dir, 'there'), 1 << 20).catch((e: unknown) => e);
+  t.ok(exists instanceof CopyError && exists.side === 'dst' && exists.code === 'EEXIST', 'an existing destination: dst EEXIST');
+  t.equal(readFileSync(join(dir, 'there'), 'utf8'), 'mine', 'which is left alone');
+  t.same(readdirSync(dir).sort(), ['big', 'there'], 'no destination was left behind');
+});
+
+t.test('a copy whose thread dies fails, leaves nothing, and the next copy gets a new thread', async (t) => {
+  const dir = t.testdir();
+  const copier = new CopyThreads(1, 4096);
+  t.teardown(() => copier.close());
+  writeFileSync(join(dir, 'src'), randomBytes(rnd, 64 * 1024));
+  // close() terminates the thread under a copy in flight.
+  const inFlight = copier.copy(join(dir, 'src'), join(dir, 'dst'), 1 << 20).catch((e: unknown) => e);
+  await copier.close();
+  const err = await inFlight;
+  t.ok(err instanceof Error, `the copy in flight fails (${(err as Error).message})`);
+  t.notOk(existsSync(join(dir, 'dst')), 'without leaving its destination');
+  await t.rejects(copier.copy(join(dir, 'src'), join(dir, 'dst2'), 1 << 20), /closed/, 'a closed copier refuses new copies');
+
+  const again = new CopyThreads(1, 4096);
+  t.teardown(() => again.close());
+  t.same(await again.copy(join(dir, 'src'), join(dir, 'dst3'), 1 << 20), { size: 64 * 1024, sha256: sha256Hex(readFileSync(join(dir, 'src'))) }, 'a new copier works');
+});

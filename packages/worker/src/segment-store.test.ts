@@ -1,0 +1,130 @@
+/**
+ * The worker's load path against a real local deep storage: a segment is served only once its
+ * bytes matched the catalog's checksum, whatever deep storage or the cache hands back (a corrupt
+ * or truncated object, a cache file torn or rotten after the load).
+ */
+import t from 'tap';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatInstant } from '@cairn/shared';
+import { LocalDeepStorage, segmentKey } from '@cairn/shared/deep-storage';
+import type { DeepStorage } from '@cairn/shared/deep-storage';
+import { writeSegment } from '@cairn/shared/segment';
+import { SegmentCache } from './segment-cache.js';
+import type { AssignedSegment } from './segment-cache.js';
+import { SegmentStore } from './segment-store.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2024, 0, 1);
+
+/** A small real segment for hour `index`, stored in `deep`; its catalog entry. */
+async function segment(deep: DeepStorage, index: number, rows = 500): Promise<{ assigned: AssignedSegment; bytes: Uint8Array }> {
+  const start = T0 + index * HOUR;
+  const time = new Float64Array(rows).map((_, i) => start + Math.floor((i * HOUR) / rows));
+  const w = writeSegment({
+    dataSource: 'events', start, end: start + HOUR, version: formatInstant(T0), partition: 0, partitions: 1, rollup: false, queryGranularity: 'none',
+    time,
+    dimensions: [{ name: 'page', codes: new Int32Array(rows).map((_, i) => i % 3), dictionary: ['a', 'b', 'c'], hasNulls: false }],
+    metrics: [{ name: 'value', type: 'long', values: new Float64Array(rows).map((_, i) => i + index), hasNulls: false, spec: { name: 'value', type: 'longSum', fieldName: 'value' } }],
+  });
+  const location = segmentKey('events', w.checksum);
+  await deep.put(location, w.bytes, w.checksum);
+  return { assigned: { id: w.id, dataSource: 'events', location, checksum: w.checksum, size: w.bytes.length }, bytes: w.bytes };
+}
+
+/** Resolves at the store's next onLoaded / onDrained / onError (events, not sleeps). */
+function events() {
+  const loaded: string[] = [];
+  const errors: string[] = [];
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  return {
+    loaded,
+    errors,
+    handlers: {
+      onLoaded: (id: string) => { loaded.push(id); notify(); },
+      onDrained: () => notify(),
+      onError: (_id: string, err: Error) => { errors.push(err.message); notify(); },
+    },
+    async until(what: string, ok: () => boolean): Promise<void> {
+      const deadline = Date.now() + 20_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise<void>((r) => {
+          wake = r;
+          // Also wake on a retry's timer firing: a bounded poll, not a sleep standing in for an event.
+          setTimeout(r, 50);
+        });
+      }
+    },
+  };
+}
+
+t.test('SegmentCache.download: verified bytes are renamed into place; anything else leaves nothing', async (t) => {
+  const root = t.testdir();
+  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
+  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const good = await segment(deep, 0);
+  t.equal(await cache.download(good.assigned, deep), good.bytes.length, 'answers the bytes downloaded');
+  t.ok(cache.has(good.assigned), 'the cache has it');
+  t.same(new Uint8Array(await cache.read(good.assigned)), good.bytes, 'byte for byte');
+  t.same(readdirSync(cache.dir), [`${good.assigned.checksum}.arrow`], 'one file, named by its checksum, no temporary left');
+  t.equal(cache.usedBytes, good.bytes.length);
+
+  // Deep storage holds other bytes under the key than the catalog's checksum says (bit rot in
+  // the store), then a truncated copy (a partial upload by some other tool).
+  const other = await segment(deep, 1);
+  const objectPath = join(deep.root, other.assigned.location);
+  const flipped = other.bytes.slice();
+  flipped[flipped.length >> 1] ^= 0x40;
+  writeFileSync(objectPath, flipped);
+  await t.rejects(cache.download(other.assigned, deep), /checksum/, 'a corrupt object is refused');
+  writeFileSync(objectPath, other.bytes.subarray(0, other.bytes.length - 100));
+  await t.rejects(cache.download(other.assigned, deep), /bytes/, 'a truncated object is refused');
+  await t.rejects(cache.download({ ...other.assigned, location: segmentKey('events', 'f'.repeat(64)) }, deep), { code: 'NOT_FOUND' }, 'a missing object is an error');
+  t.notOk(cache.has(other.assigned), 'none of them counts as cached');
+  t.same(readdirSync(cache.dir), [`${good.assigned.checksum}.arrow`], 'and none left a file');
+  t.equal(cache.usedBytes, good.bytes.length, 'nor any bytes');
+});
+
+t.test('SegmentStore: a corrupt download is retried until deep storage serves the right bytes; a rotten cache file is refused at decode and fetched again', async (t) => {
+  const root = t.testdir();
+  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
+  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const ev = events();
+  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: 1 << 30 }, ev.handlers);
+  const segs = await Promise.all([0, 1, 2].map((i) => segment(deep, i)));
+  const bad = segs[1]!;
+  const objectPath = join(deep.root, bad.assigned.location);
+  const flipped = bad.bytes.slice();
+  flipped[100] ^= 0x01;
+  writeFileSync(objectPath, flipped);
+
+  store.reconcile(segs.map((s) => s.assigned));
+  await ev.until('the two good segments to load and the bad one to fail', () => ev.loaded.length === 2 && ev.errors.length >= 1);
+  t.match(ev.errors[0], /checksum/, 'the corrupt download failed its checksum');
+  t.notOk(store.isLoaded(bad.assigned.id), 'the corrupt segment is not loaded');
+  t.equal(await store.get(bad.assigned.id), null, 'nor served');
+
+  writeFileSync(objectPath, bad.bytes); // deep storage repaired
+  await ev.until('the retry to load it', () => store.isLoaded(bad.assigned.id));
+  t.same(ev.loaded.sort(), segs.map((s) => s.assigned.id).sort(), 'all three loaded, the bad one on a retry');
+  const served = await store.get(bad.assigned.id);
+  t.equal(served?.rowCount, 500, 'and served');
+
+  // Bit rot in the cache after the load: the decode refuses it, the file goes, and it is fetched anew.
+  const victim = segs[2]!;
+  const cached = cache.path(victim.assigned.checksum);
+  const rotten = readFileSync(cached);
+  rotten[rotten.length - 10] ^= 0x08;
+  writeFileSync(cached, rotten);
+  const loadsBefore = store.loadsDone;
+  t.equal(await store.get(victim.assigned.id), null, 'a rotten cache file is not served');
+  t.ok(ev.errors.some((e) => /checksum/.test(e)), 'and reported');
+  await ev.until('the rotten file to be fetched again', () => store.loadsDone > loadsBefore && store.isLoaded(victim.assigned.id));
+  t.equal((await store.get(victim.assigned.id))?.rowCount, 500, 'the fresh copy is served');
+  t.same(readdirSync(cache.dir).sort(), segs.map((s) => `${s.assigned.checksum}.arrow`).sort(), 'exactly the three verified files in the cache');
+});
