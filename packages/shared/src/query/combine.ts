@@ -21,6 +21,7 @@ import { QueryError } from './errors.js';
 import { KeyTable } from './key-table.js';
 import { isColumn, WireCodes, WireNumbers, type AggregatePartial } from './partial.js';
 import type { RowEvaluator } from './rows.js';
+import { attachPooledIds, pooledIdsOf, type ValuePool } from './value-pool.js';
 import type { Aggregator, AggregatingQuery } from './types.js';
 
 /** Key spaces up to this size are looked up in a plain array (4 bytes per key) when not much larger than the rows. */
@@ -238,6 +239,8 @@ export interface CombinedRows {
   codes: Int32Array[];
   counts: Float64Array;
   states: StateColumn[];
+  /** When every partial carried pool ids (see value-pool.ts): per dimension, the pool id of each value of `dicts[d]`. */
+  pooled?: { pool: ValuePool; ids: Int32Array[] };
 }
 
 /** The states of one row, written into `into` (reused between rows to spare allocations). */
@@ -279,6 +282,31 @@ export function checkAggregatePartial(p: AggregatePartial, dims: number, aggs: n
 class Interner {
   readonly values: (string | null)[] = [];
   private readonly ids = new Map<string | null, number>();
+  /** With pool ids: merge id by pool id (-1: none yet), and pool id by merge id. */
+  private byPoolId: Int32Array | null = null;
+  poolIds: Int32Array | null = null;
+
+  usePool(size: number): void {
+    this.byPoolId = new Int32Array(size).fill(-1);
+    this.poolIds = new Int32Array(64);
+  }
+
+  /** The merge id of pool id `pid` whose value is `v` (after `usePool`). */
+  pooledId(pid: number, pool: ValuePool): number {
+    let id = this.byPoolId![pid]!;
+    if (id < 0) {
+      id = this.values.length;
+      this.byPoolId![pid] = id;
+      this.values.push(pool.values[pid]!);
+      if (id >= this.poolIds!.length) {
+        const grown = new Int32Array(this.poolIds!.length * 2);
+        grown.set(this.poolIds!);
+        this.poolIds = grown;
+      }
+      this.poolIds![id] = pid;
+    }
+    return id;
+  }
   id(v: string | null): number {
     let id = this.ids.get(v);
     if (id === undefined) {
@@ -311,10 +339,17 @@ export function combineAggregates(query: AggregatingQuery, partials: readonly Ag
   let allTime: number | null = null;
   let total = 0;
 
+  // With pool ids on every partial (all built in this process, same pool), dictionary entries
+  // map to merge ids through integer arrays instead of a string map.
+  const pool = dimCount > 0 ? sharedPool(partials, dimCount) : null;
+  if (pool) for (const x of interners) x.usePool(pool.size);
+
   // Pass 1: validate, and give every value and bucket its merge id (once per dictionary entry).
   const prepared: Prepared[] = [];
   for (const p of partials) {
     checkAggregatePartial(p, dimCount, fns.length);
+    // (A partial without rows may lack ids: its dictionary is not needed.)
+    const pooledIds = pool && p.time.length > 0 ? pooledIdsOf(p)!.ids : null;
     if (p.allTime !== null && (allTime === null || p.allTime < allTime)) allTime = p.allTime;
     const n = p.time.length;
     total += n;
@@ -326,7 +361,12 @@ export function combineAggregates(query: AggregatingQuery, partials: readonly Ag
       if (p.dicts) {
         const dict = p.dicts[d]!;
         const remap = new Int32Array(dict.length);
-        for (let k = 0; k < dict.length; k++) remap[k] = interner.id(dict[k]!);
+        if (pooledIds) {
+          const pids = pooledIds[d]!;
+          for (let k = 0; k < dict.length; k++) remap[k] = interner.pooledId(pids[k]!, pool!);
+        } else if (!pool) {
+          for (let k = 0; k < dict.length; k++) remap[k] = interner.id(dict[k]!);
+        }
         for (let i = 0; i < n; i++) {
           const g = remap[col[i] as number];
           if (g === undefined) throw malformed(p, 'a dimension index outside its dictionary');
@@ -457,7 +497,31 @@ export function combineAggregates(query: AggregatingQuery, partials: readonly Ag
   }
   const time = new Float64Array(n);
   for (let r = 0; r < n; r++) time[r] = isAll ? (allTime ?? 0) : timeValues[rowTime[r]!]!;
-  return { allTime, n, time, dicts: interners.map((x) => x.values), codes: rowCodes, counts: counts.values, states };
+  const out: CombinedRows = { allTime, n, time, dicts: interners.map((x) => x.values), codes: rowCodes, counts: counts.values, states };
+  if (pool) out.pooled = { pool, ids: interners.map((x) => x.poolIds!) };
+  return out;
+}
+
+/**
+ * The pool all partials' ids come from, when every partial with rows has dictionaries and pool
+ * ids of one pool, and the pool is not much larger than what they hold (its ids index an array
+ * per dimension); else null (the string path).
+ */
+function sharedPool(partials: readonly AggregatePartial[], dimCount: number): ValuePool | null {
+  let pool: ValuePool | null = null;
+  let entries = 0;
+  for (const p of partials) {
+    if (p.time.length === 0) continue;
+    const pooled = pooledIdsOf(p);
+    if (!pooled || !p.dicts || (pool !== null && pooled.pool !== pool) || pooled.ids.length !== dimCount) return null;
+    for (let d = 0; d < dimCount; d++) {
+      if (pooled.ids[d]!.length !== p.dicts[d]!.length) return null;
+      entries += p.dicts[d]!.length;
+    }
+    pool = pooled.pool;
+  }
+  if (pool === null || pool.size > 8 * entries + (1 << 16)) return null;
+  return pool;
 }
 
 /**
@@ -477,6 +541,7 @@ export function encodeCombined(query: AggregatingQuery, rows: CombinedRows, orde
   }
   const dims: WireCodes[] = [];
   const dicts: (string | null)[][] = [];
+  const pooledIds: Int32Array[] = [];
   for (let d = 0; d < rows.codes.length; d++) {
     const codes = rows.codes[d]!;
     const full = rows.dicts[d]!;
@@ -494,7 +559,16 @@ export function encodeCombined(query: AggregatingQuery, rows: CombinedRows, orde
     }
     dims.push(col);
     dicts.push(dict);
+    if (rows.pooled) {
+      // Pool ids of the output dictionary, so that merging this merge again stays on integers.
+      const byMergeId = rows.pooled.ids[d]!;
+      const ids = new Int32Array(dict.length);
+      for (let c = 0; c < full.length; c++) if (local[c]! >= 0) ids[local[c]!] = byMergeId[c]!;
+      pooledIds.push(ids);
+    }
   }
   const aggs = rows.states.map((s) => s.encode(pick));
-  return { queryType: query.queryType, allTime: rows.allTime, time, dims, dicts, counts, aggs };
+  const out: AggregatePartial = { queryType: query.queryType, allTime: rows.allTime, time, dims, dicts, counts, aggs };
+  if (rows.pooled) attachPooledIds(out, { pool: rows.pooled.pool, ids: pooledIds });
+  return out;
 }

@@ -11,10 +11,10 @@ import { QueryError } from './errors.js';
 import { timestampFormatter } from './granularity.js';
 import { combineAggregates, dimValueAt, statesAt, type CombinedRows } from './combine.js';
 import { scanRowsNeeded, topNKeep } from './merge.js';
-import { compareLexicographic, compareNullableStrings } from './ordering.js';
-import { outputValue, type RowValue } from './post-aggregators.js';
+import { compareLexicographic, compareNullableNumbers, compareNullableStrings, stringComparator } from './ordering.js';
+import { outputValue, rowNumber, type RowValue } from './post-aggregators.js';
 import type { AggregatePartial, PartialResult, ScanPartial, SegmentAnalysis } from './partial.js';
-import { compileHaving, limitSpecComparator, rawToJSON, RowEvaluator, type GroupRow } from './rows.js';
+import { compileHaving, rawToJSON, RowEvaluator, type GroupRow } from './rows.js';
 import type { GroupByQuery, Query, ScanQuery, TimeseriesQuery, TopNQuery } from './types.js';
 
 export type DruidResponse = JsonValue[];
@@ -102,25 +102,35 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
   // Post-aggregator values are computed once per row, and only when having or ordering need them.
   const limitSpec = query.limitSpec;
   const reorder = limitSpec !== null && (limitSpec.columns.length > 0 || (byTime && query.context.sortByDimsFirst === true));
-  const needFin = query.having !== null || reorder;
-  const fins: RowValue[][] | null = needFin ? Array.from({ length: n }, (_, i) => evaluator.evaluate(statesAt(rows, i, scratch)).fin) : null;
-  const row = (i: number): GroupRow => ({ time: rows.time[i]!, dims: rows.codes.map((_, d) => dimValueAt(rows, d, i)), fin: fins ? fins[i]! : [] });
+  // Finalized values per row, computed when first needed (having, a post-aggregator in the
+  // limitSpec, the output rows), not for every group up front.
+  const fins: (RowValue[] | undefined)[] = new Array(n);
+  const finOf = (i: number): RowValue[] => (fins[i] ??= evaluator.evaluate(statesAt(rows, i, scratch)).fin);
+  const row = (i: number): GroupRow => ({ time: rows.time[i]!, dims: rows.codes.map((_, d) => dimValueAt(rows, d, i)), fin: finOf(i) });
   // Natural order (time, then each dimension's value, null first) by integer ranks: each
-  // dictionary is sorted once, rows then compare numbers.
-  const ranks = rows.dicts.map((dict) => {
-    const byValue = Array.from({ length: dict.length }, (_, k) => k).sort((a, b) => compareNullableStrings(dict[a]!, dict[b]!, compareLexicographic));
-    const rank = new Int32Array(dict.length);
-    byValue.forEach((k, r) => (rank[k] = r));
-    return rank;
-  });
-  const rowRanks = rows.codes.map((codes, d) => {
-    const rank = ranks[d]!;
-    const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) out[i] = rank[codes[i]!]!;
-    return out;
-  });
+  // dictionary is sorted once, rows then compare numbers. Computed on first use: an ordered
+  // limit needs them only to break ties.
+  let ranksMemo: Int32Array[] | null = null;
+  let rowRanks: Int32Array[] = [];
+  const ranks = (): Int32Array[] => {
+    if (ranksMemo) return ranksMemo;
+    ranksMemo = rows.dicts.map((dict) => {
+      const byValue = Array.from({ length: dict.length }, (_, k) => k).sort((a, b) => compareNullableStrings(dict[a]!, dict[b]!, compareLexicographic));
+      const rank = new Int32Array(dict.length);
+      byValue.forEach((k, r) => (rank[k] = r));
+      return rank;
+    });
+    rowRanks = rows.codes.map((codes, d) => {
+      const rank = ranksMemo![d]!;
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = rank[codes[i]!]!;
+      return out;
+    });
+    return ranksMemo;
+  };
   const natural = (a: number, b: number): number => {
     if (rows.time[a] !== rows.time[b]) return rows.time[a]! - rows.time[b]!;
+    if (dimCount > 0 && ranksMemo === null) ranks();
     for (let d = 0; d < dimCount; d++) {
       const c = rowRanks[d]![a]! - rowRanks[d]![b]!;
       if (c !== 0) return c;
@@ -137,11 +147,12 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
     if (reorder) {
       // A stable sort of the naturally ordered rows by the limitSpec is a sort by the limitSpec,
       // then natural order (distinct groups always differ in it): so a small limit can take the
-      // best `offset + limit` rows with a heap instead of sorting them all.
-      const cmp = limitSpecComparator(limitSpec, query.dimensions, evaluator, byTime, query.context.sortByDimsFirst === true);
-      const keyed = order.map((i) => ({ i, r: row(i) }));
-      const total = (a: { i: number; r: GroupRow }, b: { i: number; r: GroupRow }) => cmp(a.r, b.r) || natural(a.i, b.i);
-      order = (end * 4 < keyed.length ? smallest(keyed, end, total) : keyed.sort(total)).map((k) => k.i);
+      // best `offset + limit` rows with a heap instead of sorting them all. Rows compare by
+      // index over per-column arrays (metric values as numbers, lexicographic dimensions by
+      // rank): no row object per group.
+      const cmp = limitSpecIndexComparator(query, rows, evaluator, finOf, ranks, byTime);
+      const total = (a: number, b: number) => cmp(a, b) || natural(a, b);
+      order = end * 4 < order.length ? smallest(order, end, total) : order.sort(total);
     } else {
       order.sort(natural);
     }
@@ -151,19 +162,71 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
   }
   const out: DruidResponse = new Array(order.length);
   const names = evaluator.names;
+  let lastTime = NaN;
+  let lastStamp = '';
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!;
     const event: Record<string, JsonValue> = {};
     for (let d = 0; d < dimCount; d++) event[query.dimensions[d]!.outputName] = dimValueAt(rows, d, i);
-    if (fins) {
-      const fin = fins[i]!;
-      for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(fin[j]!, rawToJSON);
-    } else {
-      evaluator.output(statesAt(rows, i, scratch), event);
+    const fin = finOf(i);
+    for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(fin[j]!, rawToJSON);
+    const t = rows.time[i]!;
+    if (t !== lastTime) {
+      lastTime = t;
+      lastStamp = format(t);
     }
-    out[k] = { version: 'v1', timestamp: format(rows.time[i]!), event };
+    out[k] = { version: 'v1', timestamp: lastStamp, event };
   }
   return out;
+}
+
+/**
+ * The limitSpec's comparator over row indexes (`limitSpecComparator` without row objects):
+ * time first unless `all` (last with sortByDimsFirst), then each column: a dimension by its
+ * dimensionOrder (lexicographic by the precomputed ranks), a metric by its finalized number,
+ * nulls first, reversed when descending.
+ */
+function limitSpecIndexComparator(
+  query: GroupByQuery,
+  rows: CombinedRows,
+  evaluator: RowEvaluator,
+  finOf: (r: number) => RowValue[],
+  ranks: () => Int32Array[],
+  byTime: boolean,
+): (a: number, b: number) => number {
+  const parts = query.limitSpec!.columns.map((c): ((a: number, b: number) => number) => {
+    const sign = c.direction === 'descending' ? -1 : 1;
+    const d = query.dimensions.findIndex((s) => s.outputName === c.dimension);
+    if (d >= 0) {
+      const codes = rows.codes[d]!;
+      if (c.dimensionOrder === 'lexicographic') {
+        const rank = ranks()[d]!;
+        return (a, b) => sign * (rank[codes[a]!]! - rank[codes[b]!]!);
+      }
+      const cmp = stringComparator(c.dimensionOrder);
+      const dict = rows.dicts[d]!;
+      return (a, b) => sign * compareNullableStrings(dict[codes[a]!]!, dict[codes[b]!]!, cmp);
+    }
+    const j = evaluator.indexOf(c.dimension)!;
+    const values = new Float64Array(rows.n);
+    const aggregator = j < evaluator.fns.length ? evaluator.fns[j]! : null;
+    for (let r = 0; r < rows.n; r++) {
+      // An aggregator's finalized value straight from its state; a post-aggregator's through the row.
+      const v = rowNumber(aggregator ? (aggregator.finalize(rows.states[j]!.get(r)) as RowValue) : finOf(r)[j]!);
+      values[r] = v === null ? NaN : v;
+    }
+    return (a, b) => sign * compareNullableNumbers(values[a]!, values[b]!);
+  });
+  const time = rows.time;
+  const columns = (a: number, b: number) => {
+    for (let p = 0; p < parts.length; p++) {
+      const c = parts[p]!(a, b);
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
+  if (!byTime) return columns;
+  return query.context.sortByDimsFirst === true ? (a, b) => columns(a, b) || time[a]! - time[b]! : (a, b) => time[a]! - time[b]! || columns(a, b);
 }
 
 /** The one row of initial states Druid answers for a dimensionless groupBy over no rows. */

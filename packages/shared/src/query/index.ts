@@ -20,3 +20,4 @@ export { KeyTable } from './key-table.js';
 export * from './rows.js';
 export * from './merge.js';
 export * from './finalize.js';
+export * from './value-pool.js';

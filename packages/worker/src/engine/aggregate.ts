@@ -11,6 +11,8 @@
  */
 import {
   aggregatorFunctions,
+  attachPooledIds,
+  currentValuePool,
   RowEvaluator,
   topNDepth,
   topNOrdering,
@@ -44,19 +46,22 @@ class PartialWriter {
   private time: Float64Array = new WireNumbers(0);
   private counts: Float64Array = new WireNumbers(0);
   private readonly codes: Int32Array[];
-  private readonly dicts: (string | null)[][];
+  /** Per dimension: the code + 1 (0 for null) of each entry of this partial's dictionary, in first-use order. */
+  private readonly used: number[][];
   /** Per aggregator: numbers (NaN for null) when its kernel writes them, else JSON states. */
   private readonly aggs: (Float64Array | JsonValue[])[];
+  /** Codes of the groups being written (reused between buckets). */
+  private slots = new Int32Array(0);
   /** Per dimension: partial index of segment code c at [c + 1], or -1. */
   private readonly local: Int32Array[];
   constructor(
     private readonly query: AggregatingQuery,
     private readonly allTime: number | null,
-    dims: readonly CodeColumn[],
     private readonly kernels: readonly Kernel[],
+    private readonly dims: readonly CodeColumn[],
   ) {
     this.codes = dims.map(() => new WireCodes(0));
-    this.dicts = dims.map(() => []);
+    this.used = dims.map(() => []);
     this.aggs = kernels.map((k) => (k.numbers ? new WireNumbers(0) : []));
     this.local = dims.map((d) => scratch(Int32Array, d.dictionary.length + 1, -1));
   }
@@ -95,24 +100,25 @@ class PartialWriter {
   }
 
   /** The rows of some groups of one bucket. */
-  groups(time: number, groups: readonly number[], grouper: Grouper, dims: readonly CodeColumn[], fns: readonly AggregatorFunctions[]): void {
+  groups(time: number, groups: Int32Array, grouper: Grouper, dims: readonly CodeColumn[], fns: readonly AggregatorFunctions[]): void {
     const m = groups.length;
     this.reserve(m);
     const at = this.n;
     this.time.fill(time, at, at + m);
-    const counts = this.counts;
-    for (let k = 0; k < m; k++) counts[at + k] = grouper.count(groups[k]!);
+    grouper.writeCounts(groups, this.counts, at);
+    if (this.slots.length < m) this.slots = scratch(Int32Array, Math.max(m, 2 * this.slots.length), 0, true);
+    const slots = this.slots;
     for (let d = 0; d < dims.length; d++) {
+      grouper.writeCodes(groups, d, slots);
       const local = this.local[d]!;
-      const dict = this.dicts[d]!;
-      const dictionary = dims[d]!.dictionary;
+      const used = this.used[d]!;
       const col = this.codes[d]!;
       for (let k = 0; k < m; k++) {
-        const c = grouper.code(groups[k]!, d) + 1;
+        const c = slots[k]!;
         let l = local[c]!;
         if (l < 0) {
-          l = local[c] = dict.length;
-          dict.push(c === 0 ? null : dictionary[c - 1]!);
+          l = local[c] = used.length;
+          used.push(c);
         }
         col[at + k] = l;
       }
@@ -122,23 +128,46 @@ class PartialWriter {
       const col = this.aggs[a]!;
       if (!Array.isArray(col)) k.numbers!(groups, col, at);
       else if (k.json) k.json(groups, col);
-      else for (const g of groups) col.push(fns[a]!.toJSON(k.state(g)));
+      else for (let j = 0; j < m; j++) col.push(fns[a]!.toJSON(k.state(groups[j]!)));
     }
     this.n += m;
   }
 
+  /**
+   * The partial, with the process's pool ids of its dictionary values attached (see
+   * `ValuePool`): the segment's dictionaries map to pool ids once per process, so merging
+   * partials of this process combines them without hashing strings.
+   */
   finish(): AggregatePartial {
     const n = this.n;
     const cut = <T extends Float64Array | Int32Array>(a: T): T => (a.length === n ? a : (a.slice(0, n) as T));
-    return {
+    const dicts = this.used.map((used, d) => {
+      const dictionary = this.dims[d]!.dictionary;
+      return used.map((c) => (c === 0 ? null : dictionary[c - 1]!));
+    });
+    const partial: AggregatePartial = {
       queryType: this.query.queryType,
       allTime: this.allTime,
       time: cut(this.time),
       dims: this.codes.map(cut),
-      dicts: this.dicts,
+      dicts,
       counts: cut(this.counts),
       aggs: this.aggs.map((c) => (Array.isArray(c) ? c : cut(c))),
     };
+    if (this.dims.length > 0 && n > 0) {
+      const pool = currentValuePool(this.dims.reduce((a, d) => a + d.dictionary.length, 0));
+      const byCode = this.dims.map((d) => pool.idsOf(d.dictionary));
+      if (byCode.every((b) => b !== null)) {
+        const ids = this.used.map((used, d) => {
+          const b = byCode[d]!;
+          const out = new Int32Array(used.length);
+          for (let l = 0; l < used.length; l++) out[l] = b[used[l]!]!;
+          return out;
+        });
+        attachPooledIds(partial, { pool, ids });
+      }
+    }
+    return partial;
   }
 }
 
@@ -151,7 +180,7 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
   const dimSpecs = query.queryType === 'groupBy' ? query.dimensions : query.queryType === 'topN' ? [query.dimension] : [];
   const dims = dimSpecs.map((d) => columns.codes(d.dimension));
   const kernels = query.aggregations.map((a) => makeKernel(a, columns));
-  const writer = new PartialWriter(query, plan.clipped.length > 0 ? plan.clipped[0]!.start : null, dims, kernels);
+  const writer = new PartialWriter(query, plan.clipped.length > 0 ? plan.clipped[0]!.start : null, kernels, dims);
   if (plan.times.length === 0) return writer.finish();
 
   const filter = compileRowFilter(rest, columns);
@@ -205,9 +234,9 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
   }
 
   if (none) return writer.finish();
-  const grouper = makeGrouper(dims, plan.totalRows / plan.times.length);
+  const grouper = makeGrouper(dims, plan.totalRows / plan.times.length, plan.totalRows);
   const gids = scratch(Int32Array, chunkRows);
-  const emit = query.queryType === 'topN' ? topNEmitter(query) : null;
+  const emit = query.queryType === 'topN' ? topNEmitter(query, kernels) : null;
   // Direct addressing with only simple aggregators: one fused loop computes keys, counts and states.
   const direct = grouper instanceof DirectGrouper && others.length === 0 ? grouper : null;
   const loop =
@@ -215,7 +244,9 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
       ? null
       : new FusedLoop(
           fused,
-          direct ? { type: 'direct', codes: dims.map((d) => d.codes), strides: direct.space.strides, counts: () => direct.counts } : { type: 'gids' },
+          direct
+            ? { type: 'direct', codes: dims.map((d) => d.codes), strides: direct.space.strides, counts: () => direct.counts, track: direct.track, list: () => direct.list, seen: () => direct.seen }
+            : { type: 'gids' },
           plan.totalRows,
         );
   if (direct) for (const k of kernels) k.ensure(direct.capacity);
@@ -247,10 +278,17 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
     }
     if (!any) continue;
     const groups = grouper.present();
-    const keep = emit ? emit(groups, grouper, kernels, dims[0]!.dictionary) : groups;
+    const keep = emit ? emit(groups, grouper, dims[0]!.dictionary) : groups;
     writer.groups(plan.times[b]!, keep, grouper, dims, fns);
-    for (const k of kernels) k.reset(grouper.capacity);
-    grouper.reset();
+    if (b + 1 < plan.times.length) {
+      // Direct addressing: only the groups that had rows are reset (the key space can be much
+      // larger). After the last bucket nothing is reset: the states are scratch, refilled when lent.
+      for (const k of kernels) {
+        if (direct && direct.track && k.clear) k.clear(groups);
+        else k.reset(grouper.capacity);
+      }
+      grouper.reset();
+    }
   }
   return writer.finish();
 }
@@ -260,24 +298,117 @@ function identity(sel: Int32Array, lo: number, end: number): void {
   for (let i = lo; i < end; i++) sel[i - lo] = i;
 }
 
-/** Chooses the groups of a topN bucket to send: the best `depth` by the query's ordering. */
-function topNEmitter(query: AggregatingQuery & { queryType: 'topN' }) {
+/**
+ * Chooses the groups of a topN bucket to send: the best `depth` by the query's ordering. When
+ * the ordering is by an aggregator whose states are numbers (count, sum, min, max), the metric
+ * comes from the kernel's typed states and the best are found by selection on (metric, code),
+ * without an object per group: dictionaries are sorted, so code order is the value order that
+ * breaks ties (null, code -1, first).
+ */
+function topNEmitter(query: AggregatingQuery & { queryType: 'topN' }, kernels: readonly Kernel[]) {
   const ordering = topNOrdering(query.metric);
   const depth = topNDepth(query.threshold, query.context.minTopNThreshold);
   const evaluator = new RowEvaluator(query.aggregations, query.postAggregations);
-  return (groups: number[], grouper: Grouper, kernels: Kernel[], dictionary: readonly string[]): number[] => {
+  const numeric = numericTopN(query, kernels);
+  return (groups: Int32Array, grouper: Grouper, dictionary: readonly string[]): Int32Array => {
     const valueOf = (g: number) => {
       const c = grouper.code(g, 0);
       return c < 0 ? null : dictionary[c]!;
     };
-    const kept = groups.filter((g) => ordering.keep(valueOf(g)));
-    if (kept.length <= depth) return kept;
+    if (numeric) {
+      // Numeric orderings keep every value (no previousStop).
+      if (groups.length <= depth) return groups;
+      return numeric(groups, grouper, depth);
+    }
+    const kept = Array.from(groups).filter((g) => ordering.keep(valueOf(g)));
+    if (kept.length <= depth) return Int32Array.from(kept);
     const candidates: (TopNCandidate & { g: number })[] = kept.map((g) => ({
       g,
       value: valueOf(g),
       metric: ordering.metric === null ? null : evaluator.metric(kernels.map((k) => k.state(g)), ordering.metric),
     }));
     candidates.sort((a, b) => ordering.compare(a, b));
-    return candidates.slice(0, depth).map((c) => c.g);
+    return Int32Array.from(candidates.slice(0, depth), (c) => c.g);
   };
+}
+
+/**
+ * The typed topN selection, when the metric is an aggregator whose kernel writes number states;
+ * else null. Better is: a larger metric (a smaller one when inverted), null last (first when
+ * inverted, as `topNOrdering` orders them), then the smaller code.
+ */
+function numericTopN(query: AggregatingQuery & { queryType: 'topN' }, kernels: readonly Kernel[]) {
+  let spec = query.metric;
+  let sign = 1;
+  while (spec.type === 'inverted') {
+    sign = -sign;
+    spec = spec.metric;
+  }
+  if (spec.type !== 'numeric') return null;
+  const name = spec.metric;
+  const a = query.aggregations.findIndex((x) => x.name === name);
+  if (a < 0 || query.postAggregations.some((p) => p.name === name)) return null;
+  const kernel = kernels[a]!;
+  if (!kernel.numbers) return null;
+  return (groups: Int32Array, grouper: Grouper, depth: number): Int32Array => {
+    const m = groups.length;
+    const metric = scratch(Float64Array, m);
+    kernel.numbers!(groups, metric, 0);
+    const codes = scratch(Int32Array, m);
+    grouper.writeCodes(groups, 0, codes);
+    // Score: larger is better; null (NaN) is worst unless inverted, where it is best.
+    const score = scratch(Float64Array, m);
+    const nullRank = scratch(Uint8Array, m);
+    for (let k = 0; k < m; k++) {
+      const v = metric[k]!;
+      if (v !== v) {
+        nullRank[k] = sign > 0 ? 0 : 2;
+        score[k] = 0;
+      } else {
+        nullRank[k] = 1;
+        score[k] = sign * v;
+      }
+    }
+    const order = scratch(Int32Array, m);
+    for (let k = 0; k < m; k++) order[k] = k;
+    selectBest(order, depth, (x, y) => nullRank[x]! - nullRank[y]! || (score[x]! > score[y]! ? 1 : score[x]! < score[y]! ? -1 : 0) || codes[y]! - codes[x]!);
+    const out = new Int32Array(depth);
+    for (let k = 0; k < depth; k++) out[k] = groups[order[k]!]!;
+    return out;
+  };
+}
+
+/**
+ * Moves the `k` best items of `a` (by `better(x, y) > 0` when x is better; a total order) to
+ * its front, in no particular order: quickselect, linear on average.
+ */
+export function selectBest(a: Int32Array, k: number, better: (x: number, y: number) => number): void {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo && k > lo && k <= hi) {
+    // Median of three as the pivot.
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = better(x, y) > 0 ? (better(y, z) > 0 ? y : better(x, z) > 0 ? z : x) : better(x, z) > 0 ? x : better(y, z) > 0 ? z : y;
+    // Hoare-style partition: better than the pivot to the left.
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (better(a[i]!, pivot) > 0) i++;
+      while (better(pivot, a[j]!) > 0) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    // Now [lo, j] are at least as good as the pivot, [i, hi] at most as good (and i > j).
+    if (k <= j + 1) hi = j;
+    else if (k >= i) lo = i;
+    else return;
+  }
 }

@@ -19,7 +19,16 @@ type Term =
 /** How rows find their group. */
 export type GroupSource =
   | { type: 'one' }
-  | { type: 'direct'; codes: Int32Array[]; strides: number[]; counts: () => Float64Array }
+  | {
+      type: 'direct';
+      codes: Int32Array[];
+      strides: number[];
+      counts: () => Float64Array;
+      /** With `track`, the loop appends a key to `list` (at `seen[0]`) when its count leaves 0. */
+      track: boolean;
+      list: () => Int32Array;
+      seen: () => Int32Array;
+    }
   | { type: 'gids' };
 
 function termOf(k: Kernel): Term | null {
@@ -49,7 +58,7 @@ function generate(terms: Term[], group: GroupSource, fromSelection: boolean): st
     const dims = group.codes.length;
     const key = Array.from({ length: dims }, (_, d) => (d === dims - 1 ? `(c${d}[i] + 1)` : `(c${d}[i] + 1) * s${d}`)).join(' + ');
     body.push(`const g = ${key || '0'};`);
-    body.push('cnt[g]++;');
+    body.push(group.track ? 'if (cnt[g]++ === 0) lst[np++] = g;' : 'cnt[g]++;');
   } else if (group.type === 'gids') {
     body.push(`const g = gids[${fromSelection ? 'k' : 'i - lo'}];`);
   }
@@ -81,8 +90,11 @@ function generate(terms: Term[], group: GroupSource, fromSelection: boolean): st
       if (t.kind !== 'count') lines.push(`const z${j} = Z${j};`);
     });
   }
+  const track = group.type === 'direct' && group.track;
+  if (track) lines.push('let np = NP[0];');
   lines.push(fromSelection ? 'for (let k = 0; k < n; k++) { const i = sel[k];' : 'for (let i = lo; i < hi; i++) {');
   lines.push(...body, '}');
+  if (track) lines.push('NP[0] = np;');
   if (scalar) {
     terms.forEach((t, j) => {
       lines.push(`A${j}[0] = a${j};`);
@@ -125,10 +137,10 @@ export class FusedLoop {
   ) {
     this.terms = kernels.map((k) => termOf(k)!);
     const dims = group.type === 'direct' ? group.codes.length : 0;
-    this.names = ['cnt'];
+    this.names = ['cnt', 'lst', 'NP'];
     for (let d = 0; d < dims; d++) this.names.push(`c${d}`, `s${d}`);
     this.terms.forEach((_, j) => this.names.push(`v${j}`, `A${j}`, `Z${j}`));
-    const shape = `${group.type}:${dims}:${this.terms.map((t) => `${t.kind}${nullable(t) ? '?' : ''}`).join(',')}`;
+    const shape = `${group.type}${group.type === 'direct' && group.track ? '+' : ''}:${dims}:${this.terms.map((t) => `${t.kind}${nullable(t) ? '?' : ''}`).join(',')}`;
     // Field names unique to the shape: objects of different shapes then share no hidden-class
     // transitions, so V8 keeps each field's exact type (typed array or null) per shape.
     let id = shapeIds.get(shape);
@@ -183,6 +195,8 @@ export class FusedLoop {
     const out: Record<string, unknown> = {};
     const p = this.prefix;
     out[`${p}cnt`] = this.group.type === 'direct' ? this.group.counts() : null;
+    out[`${p}lst`] = this.group.type === 'direct' ? this.group.list() : null;
+    out[`${p}NP`] = this.group.type === 'direct' ? this.group.seen() : null;
     if (this.group.type === 'direct') {
       const strides = this.group.strides;
       this.group.codes.forEach((c, d) => {
@@ -203,7 +217,7 @@ export class FusedLoop {
 
   /** The columns object, rebuilt only when a kernel has grown its arrays (reusing it is measurably faster). */
   private current(): Record<string, unknown> {
-    const arrays: unknown[] = this.group.type === 'direct' ? [this.group.counts()] : [];
+    const arrays: unknown[] = this.group.type === 'direct' ? [this.group.counts(), this.group.list(), this.group.seen()] : [];
     for (const t of this.terms) arrays.push(t.kernel.acc, t.kind === 'count' ? null : t.kernel.seen);
     if (!this.bound || arrays.some((a, i) => a !== this.boundArrays[i])) {
       this.bound = this.columns();

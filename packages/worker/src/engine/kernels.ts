@@ -36,10 +36,12 @@ export interface Kernel {
   state(g: number): unknown;
   /** Returns groups [0, groups) to the initial state. */
   reset(groups: number): void;
+  /** Optional: returns only these groups to the initial state (the others were not touched). */
+  clear?(groups: Int32Array): void;
   /** Optional fast path: the wire states of these groups (what `toJSON(state(g))` gives). */
-  json?(groups: readonly number[], out: unknown[]): void;
+  json?(groups: ArrayLike<number>, out: unknown[]): void;
   /** For number states: writes groups[k]'s state to out[at + k], NaN for null (the typed partial column). */
-  numbers?(groups: readonly number[], out: Float64Array, at: number): void;
+  numbers?(groups: ArrayLike<number>, out: Float64Array, at: number): void;
 }
 
 /** Groups one sketch kernel may hold per segment (each costs 2 KiB or more); beyond, RESOURCE_LIMIT. */
@@ -68,16 +70,20 @@ export class CountKernel implements Kernel {
   state(g: number): unknown {
     return this.acc[g] ?? 0;
   }
-  json(groups: readonly number[], out: unknown[]): void {
+  json(groups: ArrayLike<number>, out: unknown[]): void {
     const acc = this.acc;
-    for (const g of groups) out.push(acc[g]!);
+    for (let k = 0; k < groups.length; k++) out.push(acc[groups[k]!]!);
   }
-  numbers(groups: readonly number[], out: Float64Array, at: number): void {
+  numbers(groups: ArrayLike<number>, out: Float64Array, at: number): void {
     const acc = this.acc;
     for (let k = 0; k < groups.length; k++) out[at + k] = acc[groups[k]!]!;
   }
   reset(groups: number): void {
     this.acc.fill(0, 0, groups);
+  }
+  clear(groups: Int32Array): void {
+    const acc = this.acc;
+    for (let k = 0; k < groups.length; k++) acc[groups[k]!] = 0;
   }
 }
 
@@ -136,17 +142,29 @@ export class SumKernel implements Kernel {
   state(g: number): unknown {
     return this.seen[g] ? this.acc[g]! : null;
   }
-  json(groups: readonly number[], out: unknown[]): void {
+  json(groups: ArrayLike<number>, out: unknown[]): void {
     const acc = this.acc;
     const seen = this.seen;
-    for (const g of groups) out.push(seen[g] ? acc[g]! : null);
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k]!;
+      out.push(seen[g] ? acc[g]! : null);
+    }
   }
-  numbers(groups: readonly number[], out: Float64Array, at: number): void {
+  numbers(groups: ArrayLike<number>, out: Float64Array, at: number): void {
     seenNumbers(this.acc, this.seen, groups, out, at);
   }
   reset(groups: number): void {
     this.acc.fill(0, 0, groups);
     this.seen.fill(0, 0, groups);
+  }
+  clear(groups: Int32Array): void {
+    const acc = this.acc;
+    const seen = this.seen;
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k]!;
+      acc[g] = 0;
+      seen[g] = 0;
+    }
   }
 }
 
@@ -213,17 +231,30 @@ export class MinMaxKernel implements Kernel {
   state(g: number): unknown {
     return this.seen[g] ? this.acc[g]! : null;
   }
-  json(groups: readonly number[], out: unknown[]): void {
+  json(groups: ArrayLike<number>, out: unknown[]): void {
     const acc = this.acc;
     const seen = this.seen;
-    for (const g of groups) out.push(seen[g] ? acc[g]! : null);
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k]!;
+      out.push(seen[g] ? acc[g]! : null);
+    }
   }
-  numbers(groups: readonly number[], out: Float64Array, at: number): void {
+  numbers(groups: ArrayLike<number>, out: Float64Array, at: number): void {
     seenNumbers(this.acc, this.seen, groups, out, at);
   }
   reset(groups: number): void {
     this.acc.fill(this.init, 0, groups);
     this.seen.fill(0, 0, groups);
+  }
+  clear(groups: Int32Array): void {
+    const acc = this.acc;
+    const seen = this.seen;
+    const init = this.init;
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k]!;
+      acc[g] = init;
+      seen[g] = 0;
+    }
   }
 }
 
@@ -524,7 +555,7 @@ export function makeKernel(spec: Aggregator, columns: Columns): Kernel {
 }
 
 /** Each group's state as a number into `out` from `at`, NaN for a group that saw no value (null on the wire). */
-function seenNumbers(acc: Float64Array, seen: Uint8Array, groups: readonly number[], out: Float64Array, at: number): void {
+function seenNumbers(acc: Float64Array, seen: Uint8Array, groups: ArrayLike<number>, out: Float64Array, at: number): void {
   for (let k = 0; k < groups.length; k++) {
     const g = groups[k]!;
     out[at + k] = seen[g] ? acc[g]! : NaN;

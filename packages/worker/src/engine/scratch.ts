@@ -21,8 +21,8 @@ const free = new Map<string, Typed[]>();
 let pooledBytes = 0;
 const lent: Typed[] = [];
 
-/** A zeroed (or `fill`ed) array of length n, valid until `releaseScratch`. */
-export function scratch<T extends Typed>(ctor: Ctor<T>, n: number, fill = 0): T {
+/** A zeroed (or `fill`ed) array of length n, valid until `releaseScratch`; with `dirty`, its contents are whatever they were (the caller writes before it reads). */
+export function scratch<T extends Typed>(ctor: Ctor<T>, n: number, fill = 0, dirty = false): T {
   if (n < pooledLengthMin) {
     const a = new ctor(n);
     if (fill !== 0) a.fill(fill);
@@ -35,7 +35,7 @@ export function scratch<T extends Typed>(ctor: Ctor<T>, n: number, fill = 0): T 
   else base = new ctor(2 ** bits);
   lent.push(base);
   const view = base.subarray(0, n) as T;
-  view.fill(fill);
+  if (!dirty) view.fill(fill);
   return view;
 }
 
