@@ -140,7 +140,7 @@ export class Catalog {
 
   /**
    * Every used segment as a brief (overshadowed ones included) and the ids of the overshadowed
-   * ones: the coordinator's input, at a tenth of the memory and time of `segments()` twice.
+   * ones: the coordinator's input, at a small part of the memory and time of `segments()` twice.
    */
   usedSegmentBriefs(): { segments: SegmentBrief[]; overshadowed: Set<string> } {
     return this.segmentCatalog.usedBriefs();

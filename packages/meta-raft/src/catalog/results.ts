@@ -116,7 +116,8 @@ export type { SegmentRecord };
 
 /**
  * The fields of a segment that placing it needs (the coordinator's planner reads these), without
- * the checksum, schema and location a full record carries: a tenth of a record's memory.
+ * the checksum, schema and location a full record carries. The catalog hands out views of its
+ * table (`SlotBrief`): read the fields, do not serialize the object.
  */
 export type SegmentBrief = Pick<SegmentRecord, 'id' | 'dataSource' | 'start' | 'end' | 'version' | 'partition' | 'partitions' | 'size'>;
 

@@ -20,7 +20,7 @@ import { IngestionLog } from './ingestions.js';
 import { byCodeUnits, Interner, PREFIX } from './keys.js';
 import { fail, type CommandFailure, type CommandResult, type DatasourceSummary, type OvershadowNear, type PublishOk, type SegmentBrief, type SegmentQuery } from './results.js';
 import { SchemaTable } from './schemas.js';
-import { SegmentTable } from './segment-table.js';
+import { SegmentTable, SlotBrief } from './segment-table.js';
 import type { WriteSet } from './writes.js';
 
 /** What must match for a republished segment to count as identical (the id covers the rest). */
@@ -316,8 +316,7 @@ export class SegmentCatalog {
   }
 
   private brief(slot: number): SegmentBrief {
-    const t = this.table;
-    return { id: t.id(slot), dataSource: t.dataSource(slot), start: t.start(slot), end: t.end(slot), version: t.version(slot), partition: t.partition(slot), partitions: t.partitions(slot), size: t.size(slot) };
+    return new SlotBrief(this.table, slot);
   }
 
   /** See `Catalog.overshadowedNear`. */
