@@ -138,6 +138,14 @@ export class Assignments {
     return out.sort((a, b) => byCodeUnits(a.segmentId, b.segmentId));
   }
 
+  /** Every assignment as (segment id, worker ids), in slot order: unsorted, so cheap to start. */
+  *entries(): Generator<[string, readonly string[]]> {
+    for (let slot = 0; slot < this.bySlot.length; slot++) {
+      const workerIds = this.bySlot[slot];
+      if (workerIds !== undefined) yield [this.table.id(slot), workerIds];
+    }
+  }
+
   private *assignedSlots(): Generator<number> {
     for (let slot = 0; slot < this.bySlot.length; slot++) if (this.bySlot[slot] !== undefined) yield slot;
   }

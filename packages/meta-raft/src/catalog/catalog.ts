@@ -187,6 +187,15 @@ export class Catalog {
     return this.assignmentStore.query(query);
   }
 
+  /**
+   * Every assignment as (segment id, worker ids), unsorted: for a reader that takes them all
+   * (the coordinator's join) without the sort `assignments()` pays. Do not apply commands while
+   * iterating.
+   */
+  assignmentEntries(): Iterable<readonly [string, readonly string[]]> {
+    return this.assignmentStore.entries();
+  }
+
   /** etcd's Range at the current revision. Throws a TypeError on a malformed request. */
   kvRange(request: KvRangeRequest): { revision: number; kvs: KeyValue[]; count: number; more: boolean } {
     return this.kv.rangeQuery(request);

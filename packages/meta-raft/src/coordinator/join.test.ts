@@ -136,10 +136,28 @@ t.test('a joined input must name the workers in the input order', async (t) => {
   const join = new AssignmentJoin(segments, workers, []);
   t.throws(() => plan({ ...viaJoin(input, join), workers: [...workers].reverse() }), /worker ids are not the input workers/);
   t.throws(() => plan({ ...viaJoin(input, join), segments: segments.slice(1) }), /holder lists for/);
-  t.throws(() => new AssignmentJoin([...segments, segments[0]!], workers, []), /duplicate ids/);
+  t.throws(() => new AssignmentJoin([...segments, segments[0]!], workers, []), /listed twice/);
   const grown = [...segments];
   const join2 = new AssignmentJoin(grown, workers, []);
   grown.push(segments[0]!);
   t.throws(() => join2.setSegments(grown), /listed twice/, 'a list grown in place is checked for duplicates too');
   t.equal(plan(viaJoin(input, join)).assign.length, 3);
+});
+
+t.test('a deferred build, step by step, gives the join built at once', async (t) => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const input = scenario(new Prng(500 + seed));
+    const join = new AssignmentJoin(input.segments, input.workers, input.assignments, { deferred: true });
+    t.throws(() => join.joined(), /before its deferred build finished/);
+    t.throws(() => join.setHolders(input.segments[0]!.id, ['w0']), /before its deferred build finished/);
+    let steps = 0;
+    while (!join.buildStep(7)) steps++;
+    t.ok(steps >= Math.floor(input.segments.length / 7) - 1, `seed ${seed}: ${steps} steps`);
+    t.equal(join.buildStep(7), true, 'done stays done');
+    t.same(joinedData(join.joined()), joinedData(joinAssignments(input)), `seed ${seed}`);
+  }
+  const segments = makeSegments({ count: 3 });
+  const dup = new AssignmentJoin([...segments, segments[1]!], [], [], { deferred: true });
+  t.equal(dup.buildStep(3), false);
+  t.throws(() => dup.buildStep(3), /listed twice/);
 });

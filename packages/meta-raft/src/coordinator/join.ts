@@ -72,21 +72,71 @@ export class AssignmentJoin {
   private loadedOf: ReadonlySet<string>[] = [];
   private holders: (number[] | undefined)[] = [];
   private readonly unused = new Map<string, readonly string[]>();
+  /** Segments joined so far by a deferred build (see `buildStep`); null once complete. */
+  private building: { assignments: Iterator<readonly [string, readonly string[]]> | null; done: number; matched: number } | null = null;
 
-  constructor(segments: readonly PlannerSegment[], workers: readonly JoinWorker[], assignments: Iterable<readonly [string, readonly string[]]>) {
-    for (const [id, ws] of assignments) if (ws.length > 0) this.assigned.set(id, ws);
-    this.indexSegments(segments);
+  /**
+   * Joins `segments` with `workers` and the committed `assignments`. With `deferred`, nothing is
+   * joined yet: call `buildStep` until it returns true (a million segments take about half a
+   * second in one go, long enough for a Raft leader to miss its heartbeats).
+   */
+  constructor(segments: readonly PlannerSegment[], workers: readonly JoinWorker[], assignments: Iterable<readonly [string, readonly string[]]>, options: { deferred?: boolean } = {}) {
     this.indexWorkers(workers);
-    this.rejoin();
+    this.segments = segments;
+    this.building = { assignments: assignments[Symbol.iterator](), done: 0, matched: 0 };
+    if (!options.deferred) this.buildStep(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Takes up to `count` more of the assignments, then joins up to `count` more segments of the
+   * list given to the constructor; true once all are (and from then on). Nothing else may be
+   * called on the join before that.
+   */
+  buildStep(count: number): boolean {
+    const b = this.building;
+    if (b === null) return true;
+    if (b.assignments !== null) {
+      for (let k = 0; k < count; k++) {
+        const next = b.assignments.next();
+        if (next.done === true) {
+          b.assignments = null;
+          break;
+        }
+        const [id, ws] = next.value;
+        if (ws.length > 0) this.assigned.set(id, ws);
+      }
+      if (b.assignments !== null) return false;
+    }
+    const { segments, position, assigned, workerPos, loadedOf, holders } = this;
+    const end = Math.min(segments.length, b.done + count);
+    for (let i = b.done; i < end; i++) {
+      const id = segments[i]!.id;
+      position.set(id, i);
+      assert(position.size === i + 1, `segments: ${id} listed twice`);
+      const ws = assigned.get(id);
+      if (ws !== undefined) b.matched++;
+      holders.push(ws === undefined ? undefined : encode(id, ws, workerPos, loadedOf));
+    }
+    b.done = end;
+    if (end < segments.length) return false;
+    this.building = null;
+    this.findUnused(b.matched);
+    return true;
   }
 
   /** The join, for `JoinedPlannerInput.joined`; `workers` of that input must be the list last given here. */
   joined(): JoinedAssignments {
+    this.assertBuilt();
     return { workerIds: this.workerIds, holders: this.holders, unused: this.unused };
+  }
+
+  private assertBuilt(): void {
+    assert(this.building === null, 'AssignmentJoin used before its deferred build finished');
   }
 
   /** Sets one segment's committed holders (undefined or empty: none), as the catalog now has them. */
   setHolders(segmentId: string, workerIds: readonly string[] | undefined): void {
+    this.assertBuilt();
     const ws = workerIds === undefined || workerIds.length === 0 ? undefined : workerIds;
     if (ws === undefined) this.assigned.delete(segmentId);
     else this.assigned.set(segmentId, ws);
@@ -106,6 +156,7 @@ export class AssignmentJoin {
    * list must never change in place otherwise.
    */
   setSegments(segments: readonly PlannerSegment[]): void {
+    this.assertBuilt();
     if (segments === this.segments) {
       this.joinAppended();
       return;
@@ -157,6 +208,7 @@ export class AssignmentJoin {
    * renumbers the workers: a full join.
    */
   setWorkers(workers: readonly JoinWorker[]): void {
+    this.assertBuilt();
     const same = workers.length === this.workerIds.length && workers.every((w, k) => w.id === this.workerIds[k]);
     if (!same) {
       this.indexWorkers(workers);

@@ -100,6 +100,8 @@ const DEFAULT_PERIOD_MS = 1000;
  * big the catalog.
  */
 const SEGMENTS_REFRESH: SegmentsRefreshLimits = { budget: 10, staleMinMs: 100 };
+/** Segments (and assignments) joined per step of a full join: tens of milliseconds each. */
+const JOIN_STEP_SEGMENTS = 50_000;
 
 /**
  * The coordinator, running on the Raft leader only. Workers heartbeat to the leader (followers
@@ -269,7 +271,7 @@ export class CoordinatorDriver {
       };
     });
     for (const id of this.liveness.keys()) if (!registered.some((w) => w.id === id)) this.liveness.delete(id);
-    const joined = this.joined(catalog, segments, workers);
+    const joined = await this.joined(catalog, segments, workers);
     const { periodMs: _period, ...plannerConfig } = config;
     const p = plan({
       now,
@@ -340,7 +342,7 @@ export class CoordinatorDriver {
    * the assignments. The join itself diffs the loaded sets heartbeats replaced, looks each
    * segment up once on a new segment list, and joins in full again on a new worker list.
    */
-  private joined(catalog: CatalogMachine['catalog'], segments: readonly PlannerSegment[], workers: readonly PlannerWorker[]): JoinedAssignments {
+  private async joined(catalog: CatalogMachine['catalog'], segments: readonly PlannerSegment[], workers: readonly PlannerWorker[]): Promise<JoinedAssignments> {
     const log = this.node.core.log;
     const applied = log.applied;
     const c = this.joinCache;
@@ -348,7 +350,12 @@ export class CoordinatorDriver {
     // may have applied, and from `applied`, all that is sure, again next time.
     const touched = c !== null && c.catalog === catalog ? this.assignmentsTouched(c.applied, log.committed) : null;
     if (c === null || touched === null) {
-      const join = new AssignmentJoin(segments, workers, catalog.assignments().map((a) => [a.segmentId, a.workerIds] as const));
+      // Built in steps, letting the Raft loop run between them: in one go a million segments
+      // would hold a new leader's loop for half a second, and followers would elect another.
+      // Assignments committed meanwhile are read from the log after `applied` next cycle.
+      const assignments = [...catalog.assignmentEntries()];
+      const join = new AssignmentJoin(segments, workers, assignments, { deferred: true });
+      while (!join.buildStep(JOIN_STEP_SEGMENTS)) await new Promise((resolve) => setImmediate(resolve));
       this.joinCache = { catalog, applied, join };
       return join.joined();
     }
