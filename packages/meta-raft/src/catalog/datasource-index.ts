@@ -32,14 +32,23 @@ export class DatasourceIndex {
       // The usual case: ingestion publishes newer time ranges, which go at the end.
       for (const s of added) slots.push(s);
     } else {
-      const merged = new Array<number>(slots.length + added.length);
+      // Out of order (concurrent publishers commit out of time order): only the slots after the
+      // first new one's place move, so a publish a little behind the newest costs in proportion
+      // to what it lands in front of, not to the datasource.
+      let lo = 0;
+      let hi = slots.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cmp(slots[mid]!, added[0]!) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      const tail = slots.slice(lo);
+      slots.length = lo;
       let i = 0;
       let j = 0;
-      let k = 0;
-      while (i < slots.length && j < added.length) merged[k++] = cmp(slots[i]!, added[j]!) < 0 ? slots[i++]! : added[j++]!;
-      while (i < slots.length) merged[k++] = slots[i++]!;
-      while (j < added.length) merged[k++] = added[j++]!;
-      this.slots = merged;
+      while (i < tail.length && j < added.length) slots.push(cmp(tail[i]!, added[j]!) < 0 ? tail[i++]! : added[j++]!);
+      while (i < tail.length) slots.push(tail[i++]!);
+      while (j < added.length) slots.push(added[j++]!);
     }
     this.changed();
   }

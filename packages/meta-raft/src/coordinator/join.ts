@@ -59,8 +59,8 @@ export function joinAssignments(input: PlannerInput): JoinedAssignments {
 /**
  * A `JoinedAssignments` kept up to date by a driver. Holds references to the arrays and sets it
  * is given and never changes them: a worker's loaded set must be replaced, not changed in place,
- * and a holder list likewise (the catalog's are). `joined()` is a view of the live state, valid
- * for one `plan` call.
+ * and a holder list likewise (the catalog's are); the segment list may only grow by pushes (see
+ * `setSegments`). `joined()` is a view of the live state, valid for one `plan` call.
  */
 export class AssignmentJoin {
   /** Every committed assignment (used segment or not), none empty: what the codes are built from. */
