@@ -61,8 +61,24 @@ function numeric(
 
 const add = (a: number, b: number) => a + b;
 
+/**
+ * Function tables are stateless, so one per spec object is built and reused: the engine asks for
+ * them per segment, and building one creates a dozen closures (each named at creation when the
+ * code is compiled with esbuild's keepNames, as tsx and the CLI bundle do).
+ */
+const tables = new WeakMap<Aggregator, AggregatorFunctions>();
+
 /** The function table of an aggregator spec. */
 export function aggregatorFunctions(spec: Aggregator): AggregatorFunctions {
+  let t = tables.get(spec);
+  if (!t) {
+    t = buildAggregatorFunctions(spec);
+    tables.set(spec, t);
+  }
+  return t;
+}
+
+function buildAggregatorFunctions(spec: Aggregator): AggregatorFunctions {
   switch (spec.type) {
     case 'count':
       return {

@@ -34,6 +34,10 @@ import { makeKernel, type Kernel } from './kernels.js';
 import { planBuckets } from './plan.js';
 import { scratch } from './scratch.js';
 
+/** Placeholders until a writer's columns are allocated (never part of a partial). */
+const noNumbers = new Float64Array(0);
+const noCodes = new Int32Array(0);
+
 /**
  * Partial rows being written, column-wise into typed arrays (`WireNumbers`, `WireCodes`: no
  * boxing, nothing for the garbage collector to copy, plain arrays in JSON), dimension values
@@ -43,8 +47,8 @@ import { scratch } from './scratch.js';
  */
 class PartialWriter {
   private n = 0;
-  private time: Float64Array = new WireNumbers(0);
-  private counts: Float64Array = new WireNumbers(0);
+  private time: Float64Array = noNumbers;
+  private counts: Float64Array = noNumbers;
   private readonly codes: Int32Array[];
   /** Per dimension: the code + 1 (0 for null) of each entry of this partial's dictionary, in first-use order. */
   private readonly used: number[][];
@@ -59,20 +63,24 @@ class PartialWriter {
     private readonly allTime: number | null,
     private readonly kernels: readonly Kernel[],
     private readonly dims: readonly CodeColumn[],
+    /** Rows to make room for at once (timeseries: its buckets). */
+    private readonly rowsHint = 0,
   ) {
-    this.codes = dims.map(() => new WireCodes(0));
+    // Columns are allocated at the first reserve, at their final size when it is known
+    // (constructing a typed-array subclass is slow: one per column, not two or three).
+    this.codes = dims.map(() => noCodes);
     this.used = dims.map(() => []);
-    this.aggs = kernels.map((k) => (k.numbers ? new WireNumbers(0) : []));
+    this.aggs = kernels.map((k) => (k.numbers ? noNumbers : []));
     this.local = dims.map((d) => scratch(Int32Array, d.dictionary.length + 1, -1));
   }
 
   /** Makes room for `extra` more rows. */
   private reserve(extra: number): void {
     const need = this.n + extra;
-    if (need <= this.time.length) return;
-    const cap = Math.max(need, this.time.length * 2, 16);
+    if (need <= this.time.length && this.time !== noNumbers) return;
+    const cap = this.time.length === 0 ? Math.max(need, this.rowsHint) : Math.max(need, this.time.length * 2);
     const grow = <T extends Float64Array | Int32Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(cap);
+      const b = (a instanceof Float64Array ? new WireNumbers(cap) : new WireCodes(cap)) as unknown as T;
       b.set(a);
       return b;
     };
@@ -140,6 +148,7 @@ class PartialWriter {
    */
   finish(): AggregatePartial {
     const n = this.n;
+    if (this.time.length === 0) this.reserve(0);
     const cut = <T extends Float64Array | Int32Array>(a: T): T => (a.length === n ? a : (a.slice(0, n) as T));
     const dicts = this.used.map((used, d) => {
       const dictionary = this.dims[d]!.dictionary;
@@ -180,7 +189,7 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
   const dimSpecs = query.queryType === 'groupBy' ? query.dimensions : query.queryType === 'topN' ? [query.dimension] : [];
   const dims = dimSpecs.map((d) => columns.codes(d.dimension));
   const kernels = query.aggregations.map((a) => makeKernel(a, columns));
-  const writer = new PartialWriter(query, plan.clipped.length > 0 ? plan.clipped[0]!.start : null, kernels, dims);
+  const writer = new PartialWriter(query, plan.clipped.length > 0 ? plan.clipped[0]!.start : null, kernels, dims, grouped ? 0 : plan.times.length);
   if (plan.times.length === 0) return writer.finish();
 
   const filter = compileRowFilter(rest, columns);
@@ -278,6 +287,7 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
     }
     if (!any) continue;
     const groups = grouper.present();
+    if (direct) loop!.finishDirect(groups);
     const keep = emit ? emit(groups, grouper, dims[0]!.dictionary) : groups;
     writer.groups(plan.times[b]!, keep, grouper, dims, fns);
     if (b + 1 < plan.times.length) {

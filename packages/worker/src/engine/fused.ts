@@ -62,20 +62,25 @@ function generate(terms: Term[], group: GroupSource, fromSelection: boolean): st
   } else if (group.type === 'gids') {
     body.push(`const g = gids[${fromSelection ? 'k' : 'i - lo'}];`);
   }
+  // With direct addressing, counts and the seen flags of non-nullable columns follow from the
+  // grouper's row counts: `FusedLoop.finishDirect` fills them per group after the rows, so the
+  // loop stores once per row and term less.
+  const direct = group.type === 'direct';
   terms.forEach((t, j) => {
     if (t.kind === 'count') {
-      body.push(scalar ? `a${j}++;` : `a${j}[g]++;`);
+      if (!direct) body.push(scalar ? `a${j}++;` : `a${j}[g]++;`);
       return;
     }
     body.push(`{ const v = v${j}[i];`);
     const nul = nullable(t);
+    const mark = direct ? '' : ` z${j}[g] = 1;`;
     if (t.kind === 'sum') {
       if (scalar) body.push(nul ? `if (v === v) { a${j} += v; z${j} = 1; }` : `a${j} += v;`);
-      else body.push(nul ? `if (v === v) { a${j}[g] += v; z${j}[g] = 1; }` : `a${j}[g] += v; z${j}[g] = 1;`);
+      else body.push(nul ? `if (v === v) { a${j}[g] += v; z${j}[g] = 1; }` : `a${j}[g] += v;${mark}`);
     } else {
       const cmp = t.kind === 'min' ? '<' : '>';
       if (scalar) body.push(`if (v ${cmp} a${j}) a${j} = v;${nul ? ` if (v === v) z${j} = 1;` : ''}`);
-      else body.push(`if (v ${cmp} a${j}[g]) a${j}[g] = v; ${nul ? `if (v === v) z${j}[g] = 1;` : `z${j}[g] = 1;`}`);
+      else body.push(`if (v ${cmp} a${j}[g]) a${j}[g] = v;${nul ? ` if (v === v) z${j}[g] = 1;` : mark}`);
     }
     body.push('}');
   });
@@ -224,6 +229,25 @@ export class FusedLoop {
       this.boundArrays = arrays;
     }
     return this.bound;
+  }
+
+  /**
+   * With direct addressing, after a bucket's rows: each count state is the group's row count,
+   * and each non-nullable sum, min and max has seen a value in every group with rows (the loop
+   * leaves both to this, see `generate`).
+   */
+  finishDirect(groups: Int32Array): void {
+    if (this.group.type !== 'direct') return;
+    const counts = this.group.counts();
+    for (const t of this.terms) {
+      if (t.kind === 'count') {
+        const acc = t.kernel.acc;
+        for (let k = 0; k < groups.length; k++) acc[groups[k]!] = counts[groups[k]!]!;
+      } else if (!t.kernel.nullable) {
+        const seen = t.kernel.seen;
+        for (let k = 0; k < groups.length; k++) seen[groups[k]!] = 1;
+      }
+    }
   }
 
   /** Aggregates rows [lo, hi), or `sel[0..n)` when `sel` is given; `gids` are per selected row (or per row of the range). */

@@ -17,7 +17,8 @@ type Ctor<T extends Typed> = { new (n: number): T; readonly name: string };
 const pooledLengthMin = 4096;
 export const scratchPooledBytesMax = 128 << 20;
 
-const free = new Map<string, Typed[]>();
+/** Free arrays per constructor, by log2 of their length. */
+const free = new Map<Ctor<Typed>, Typed[][]>();
 let pooledBytes = 0;
 const lent: Typed[] = [];
 
@@ -29,8 +30,7 @@ export function scratch<T extends Typed>(ctor: Ctor<T>, n: number, fill = 0, dir
     return a;
   }
   const bits = 32 - Math.clz32(n - 1);
-  const key = `${ctor.name}${bits}`;
-  let base = free.get(key)?.pop() as T | undefined;
+  let base = free.get(ctor as Ctor<Typed>)?.[bits]?.pop() as T | undefined;
   if (base) pooledBytes -= base.byteLength;
   else base = new ctor(2 ** bits);
   lent.push(base);
@@ -43,10 +43,11 @@ export function scratch<T extends Typed>(ctor: Ctor<T>, n: number, fill = 0, dir
 export function releaseScratch(): void {
   for (const a of lent) {
     if (pooledBytes + a.byteLength > scratchPooledBytesMax) continue;
-    const key = `${a.constructor.name}${Math.log2(a.length)}`;
-    let list = free.get(key);
-    if (!list) free.set(key, (list = []));
-    list.push(a);
+    const ctor = a.constructor as Ctor<Typed>;
+    let byBits = free.get(ctor);
+    if (!byBits) free.set(ctor, (byBits = []));
+    const bits = 31 - Math.clz32(a.length);
+    (byBits[bits] ??= []).push(a);
     pooledBytes += a.byteLength;
   }
   lent.length = 0;
