@@ -7,6 +7,9 @@
  *    storage) and over a generated 10,000,000-row table: the engine per segment + mergePartials
  *    + finalizeResult, as the client does, against DuckDB with `SET threads=1` and ENUM string
  *    columns over the same rows; best of N after a warm-up; both answers compared.
+ * 3. An extra section (BENCH_MONTHLY=0 skips it): flights ingested again with segmentGranularity
+ *    month (7 segments of ~430k rows instead of 182 of ~16k) and the same shapes over them,
+ *    printed after the table; the daily figures stay the table's.
  * Prints rows/s, the ratios and the issue's targets. Speed is measured here, never asserted in
  * tests. See bench/README.md for the knobs and the caveats.
  */
@@ -48,6 +51,13 @@ const CFG = {
   /** A folder of flights segment files (e.g. a kept run's deep/segments/flights): no group, no ingestion. */
   flightsDir: env['BENCH_FLIGHTS_DIR'] ?? '',
   keep: env['BENCH_KEEP'] === '1',
+  /**
+   * Also ingest flights with segmentGranularity month (7 segments of ~430k rows) and run the
+   * shapes over them: an extra section, the daily figures stay the table's. Off with 0.
+   */
+  monthly: env['BENCH_MONTHLY'] !== '0',
+  /** With BENCH_FLIGHTS_DIR: a folder of monthly flights segment files for the extra section (none: skipped). */
+  flightsMonthDir: env['BENCH_FLIGHTS_MONTH_DIR'] ?? '',
 };
 const PARQUET = new URL('../node_modules/vega-datasets/data/flights-3m.parquet', import.meta.url).pathname;
 const INGEST_TARGET_MS = 10_000;
@@ -199,12 +209,13 @@ async function scalar(duck: DuckDBConnection, sql: string): Promise<unknown> {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 // ------------------------------------------------------------------ phases
-async function ingestFlights(): Promise<{ segments: LoadedSegment[]; ingest: IngestResult | null }> {
+async function ingestFlights(): Promise<{ segments: LoadedSegment[]; monthly: LoadedSegment[] | null; ingest: IngestResult | null }> {
   if (CFG.flightsDir !== '') {
     const t0 = performance.now();
     const segments = readFolder(CFG.flightsDir);
     say(`BENCH_FLIGHTS_DIR: read ${segments.length} segment files from ${CFG.flightsDir} in ${fmtMs(performance.now() - t0)} ms (no ingestion)`);
-    return { segments, ingest: null };
+    const monthly = CFG.monthly && CFG.flightsMonthDir !== '' ? readFolder(CFG.flightsMonthDir) : null;
+    return { segments, monthly, ingest: null };
   }
   const log = join(dir, 'group.log');
   let t0 = performance.now();
@@ -238,7 +249,13 @@ async function ingestFlights(): Promise<{ segments: LoadedSegment[]; ingest: Ing
     const listed = await listSegments(group, 'flights');
     const segments = readListed(group.deepStorage, listed);
     say(`read back ${segments.length} segments (${segments.reduce((a, s) => a + s.rowCount, 0).toLocaleString('en-US')} rows) listed by the catalog from deep storage with readSegment in ${fmtMs(performance.now() - t0)} ms`);
-    return { segments, ingest: r };
+    let monthly: LoadedSegment[] | null = null;
+    if (CFG.monthly) {
+      const m = await ingest(group, { ...spec, dataSource: 'flights_month', segmentGranularity: 'month' }, join(dir, 'ingest-month.log'));
+      monthly = readListed(group.deepStorage, await listSegments(group, 'flights_month'));
+      say(`extra section: the same file ingested as flights_month (segmentGranularity month) into ${m.report.segments} segments in ${(m.wallMs / 1000).toFixed(2)} s (not the benchmark's ingestion figure)`);
+    }
+    return { segments, monthly, ingest: r };
   } finally {
     t0 = performance.now();
     await group.stop();
@@ -247,7 +264,7 @@ async function ingestFlights(): Promise<{ segments: LoadedSegment[]; ingest: Ing
   }
 }
 
-async function flightsPhase(segments: LoadedSegment[], duck: DuckDBConnection): Promise<Outcome[]> {
+async function flightsPhase(segments: LoadedSegment[], monthly: LoadedSegment[] | null, duck: DuckDBConnection): Promise<{ daily: Outcome[]; monthly: Outcome[] }> {
   const t0 = performance.now();
   say(`flights queries; load average ${load()}`);
   await duck.run('SET threads = 2');
@@ -268,9 +285,9 @@ async function flightsPhase(segments: LoadedSegment[], duck: DuckDBConnection): 
   );
   const first = segments[0]!.meta.start;
   const last = segments[segments.length - 1]!.meta.end;
-  return runShapes('flights', {
+  const shapeOf = (from: number, to: number): DatasetShape => ({
     name: 'flights',
-    intervals: [`${iso(first)}/${iso(last)}`],
+    intervals: [`${iso(from)}/${iso(to)}`],
     timeColumn: 't',
     metric: 'delay',
     metric2: { name: 'distance', type: 'longSum' },
@@ -279,7 +296,17 @@ async function flightsPhase(segments: LoadedSegment[], duck: DuckDBConnection): 
     topNThreshold: 10,
     twoDimensions: ['origin', 'destination'],
     highCardinality: { dimension: 'origin', limit: 100 },
-  }, segments, duck);
+  });
+  const daily = await runShapes('flights', shapeOf(first, last), segments, duck);
+  if (!monthly || monthly.length === 0) return { daily, monthly: [] };
+  const rows = monthly.reduce((a, s) => a + s.rowCount, 0);
+  say(
+    `extra section, flights in monthly segments: ${monthly.length} segments, ${rows.toLocaleString('en-US')} rows (${fmtRate(rows / monthly.length)} per segment on average; ` +
+      `Druid's guideline is ~5M rows per segment); same shapes and DuckDB table`,
+  );
+  // The query interval covers the months' whole intervals (the daily one would clip them to the same rows).
+  const months = await runShapes('flights-monthly', shapeOf(monthly[0]!.meta.start, monthly[monthly.length - 1]!.meta.end), monthly, duck);
+  return { daily, monthly: months };
 }
 
 async function generatedPhase(duck: DuckDBConnection): Promise<Outcome[]> {
@@ -355,13 +382,17 @@ async function main(): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const duck = await instance.connect();
   const outcomes: Outcome[] = [];
+  /** The monthly-segment section: printed after the table, not part of it. */
+  const extra: Outcome[] = [];
   let ing: IngestResult | null = null;
   try {
     say(`DuckDB ${String(await scalar(duck, 'SELECT version()'))} in memory`);
     if (!CFG.skipFlights) {
       const f = await ingestFlights();
       ing = f.ingest;
-      outcomes.push(...(await flightsPhase(f.segments, duck)));
+      const phase = await flightsPhase(f.segments, f.monthly, duck);
+      outcomes.push(...phase.daily);
+      extra.push(...phase.monthly);
       await duck.run('DROP TABLE flights');
     }
     if (!CFG.skipGenerated) outcomes.push(...(await generatedPhase(duck)));
@@ -374,6 +405,10 @@ async function main(): Promise<void> {
     else rmSync(dir, { recursive: true, force: true });
   }
   summary(outcomes, ing);
+  if (extra.length > 0) {
+    process.stdout.write('\nExtra section (not the issue\'s table): flights ingested with segmentGranularity month\n');
+    summary(extra, null);
+  }
   say(`done; load average ${load()}`);
   if (failed) {
     process.stdout.write('some answers differ between the engine and DuckDB (see above)\n');

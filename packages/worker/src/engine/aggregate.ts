@@ -51,7 +51,9 @@ class PartialWriter {
   private counts: Float64Array = noNumbers;
   private readonly codes: Int32Array[];
   /** Per dimension: the code + 1 (0 for null) of each entry of this partial's dictionary, in first-use order. */
-  private readonly used: number[][];
+  private readonly used: Int32Array[];
+  /** Entries of each dimension's dictionary so far (`used[d][0..usedN[d])`). */
+  private readonly usedN: number[];
   /** Per aggregator: numbers (NaN for null) when its kernel writes them, else JSON states. */
   private readonly aggs: (Float64Array | JsonValue[])[];
   /** Codes of the groups being written (reused between buckets). */
@@ -69,7 +71,8 @@ class PartialWriter {
     // Columns are allocated at the first reserve, at their final size when it is known
     // (constructing a typed-array subclass is slow: one per column, not two or three).
     this.codes = dims.map(() => noCodes);
-    this.used = dims.map(() => []);
+    this.used = dims.map((d) => scratch(Int32Array, d.dictionary.length + 1, 0, true));
+    this.usedN = dims.map(() => 0);
     this.aggs = kernels.map((k) => (k.numbers ? noNumbers : []));
     this.local = dims.map((d) => scratch(Int32Array, d.dictionary.length + 1, -1));
   }
@@ -120,16 +123,18 @@ class PartialWriter {
       grouper.writeCodes(groups, d, slots);
       const local = this.local[d]!;
       const used = this.used[d]!;
+      let usedN = this.usedN[d]!;
       const col = this.codes[d]!;
       for (let k = 0; k < m; k++) {
         const c = slots[k]!;
         let l = local[c]!;
         if (l < 0) {
-          l = local[c] = used.length;
-          used.push(c);
+          l = local[c] = usedN;
+          used[usedN++] = c;
         }
         col[at + k] = l;
       }
+      this.usedN[d] = usedN;
     }
     for (let a = 0; a < this.kernels.length; a++) {
       const k = this.kernels[a]!;
@@ -152,7 +157,9 @@ class PartialWriter {
     const cut = <T extends Float64Array | Int32Array>(a: T): T => (a.length === n ? a : (a.slice(0, n) as T));
     const dicts = this.used.map((used, d) => {
       const dictionary = this.dims[d]!.dictionary;
-      return used.map((c) => (c === 0 ? null : dictionary[c - 1]!));
+      const out: (string | null)[] = [];
+      for (let l = 0, m = this.usedN[d]!; l < m; l++) out.push(used[l] === 0 ? null : dictionary[used[l]! - 1]!);
+      return out;
     });
     const partial: AggregatePartial = {
       queryType: this.query.queryType,
@@ -169,8 +176,8 @@ class PartialWriter {
       if (byCode.every((b) => b !== null)) {
         const ids = this.used.map((used, d) => {
           const b = byCode[d]!;
-          const out = new Int32Array(used.length);
-          for (let l = 0; l < used.length; l++) out[l] = b[used[l]!]!;
+          const out = new Int32Array(this.usedN[d]!);
+          for (let l = 0; l < out.length; l++) out[l] = b[used[l]!]!;
           return out;
         });
         attachPooledIds(partial, { pool, ids });
