@@ -299,9 +299,9 @@ async function flightsPhase(segments: LoadedSegment[], monthly: LoadedSegment[] 
   });
   const daily = await runShapes('flights', shapeOf(first, last), segments, duck);
   if (!monthly || monthly.length === 0) return { daily, monthly: [] };
-  const rows = monthly.reduce((a, s) => a + s.rowCount, 0);
+  const monthRows = monthly.reduce((a, s) => a + s.rowCount, 0);
   say(
-    `extra section, flights in monthly segments: ${monthly.length} segments, ${rows.toLocaleString('en-US')} rows (${fmtRate(rows / monthly.length)} per segment on average; ` +
+    `extra section, flights in monthly segments: ${monthly.length} segments, ${monthRows.toLocaleString('en-US')} rows (${fmtRate(monthRows / monthly.length)} per segment on average; ` +
       `Druid's guideline is ~5M rows per segment); same shapes and DuckDB table`,
   );
   // The query interval covers the months' whole intervals (the daily one would clip them to the same rows).
