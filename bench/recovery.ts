@@ -18,7 +18,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +188,23 @@ function fullyReplicated(s: CoordinatorView | null, segments: number, workers: r
   if (!s?.stats || s.stats.segments < segments || s.stats.unavailable > 0 || s.stats.underReplicated > 0) return false;
   const live = s.workers.filter((w) => workers.includes(w.id));
   return live.every((w) => w.loadQueue === 0) && live.reduce((a, w) => a + w.loaded, 0) >= segments * CFG.replicas;
+}
+
+/** CPU milliseconds of each thread of `pid` so far, by "tid:name" (Linux /proc, in ticks of 10 ms). */
+function threadTimes(pid: number | null): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === null) return out;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid}:${comm}`, (Number(f[11]) + Number(f[12])) * 10);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ deep storage passes
@@ -462,6 +479,7 @@ async function main(): Promise<void> {
   for (const q of queries.slice(0, 4)) await loadClient.query(q.query); // its timeline, warm
   const qload = queryLoad(loadClient, queries, baseline, CFG.queryClients, CFG.queriesMax);
   const killedAt = performance.now();
+  const cpuBefore = new Map(survivors.map((id) => [id, threadTimes(c.pid(id))]));
   await c.kill(CFG.victim);
   say(`SIGKILL ${CFG.victim}; ${CFG.queryClients} closed-loop query clients running (at most ${CFG.queriesMax} queries)`);
 
@@ -513,6 +531,15 @@ async function main(): Promise<void> {
     if (ev['fetched'] !== null && fullyReplicated(s, CFG.segments, survivors)) ev['replicated'] = now;
     else await new Promise((r) => setTimeout(r, POLL_MS));
   }
+  const cpuSpent = survivors.map((id) => {
+    const pid = c.pid(id);
+    const now = threadTimes(pid);
+    const was = cpuBefore.get(id)!;
+    const spent = [...now].map(([k, v]) => [k, v - (was.get(k) ?? 0)] as const);
+    const main = spent.filter(([k]) => k.startsWith(`${pid}:`)).reduce((x, [, v]) => x + v, 0);
+    const others = spent.filter(([k, v]) => !k.startsWith(`${pid}:`) && v > 0).map(([, v]) => v).sort((x, y) => y - x);
+    return `${id} main thread ${main} ms, other threads ${others.reduce((x, v) => x + v, 0)} ms (${others.slice(0, 6).join(', ')}${others.length > 6 ? ', ...' : ''})`;
+  });
   await qload.stop();
   const lo = qload.outcome;
 
@@ -564,6 +591,7 @@ async function main(): Promise<void> {
   for (const f of lo.failed.slice(0, 5)) say(`  failed: ${f}`);
   for (const w of lo.wrong.slice(0, 5)) say(`  wrong: ${w}`);
   say(`after the recovery: the ${queries.length} window queries ${sameAfter ? 'identical' : 'DIFFER'}, the query over everything ${fullSame ? 'identical' : 'DIFFERS'}`);
+  say(`CPU from the SIGKILL to full replication: ${cpuSpent.join('; ')} (two of the other threads are the copy threads; most of the rest are V8's garbage collection helpers)`);
   say(`load average ${load()}`);
   say('');
   const rows: [string, string, string, string][] = [
@@ -575,6 +603,10 @@ async function main(): Promise<void> {
     ['  get and sha-256 only, nothing written (diagnostic)', fmtRate(rate(pathHash.bytes, pathHash.ms)), pct(rate(pathHash.bytes, pathHash.ms)), ''],
     ...judged.map((r): [string, string, string, string] => [r.name, `${fmtRate(r.rate)} (${mib(refetchedBytes)} in ${secs(r.ms)})`, pct(r.rate), verdict(r.rate)]),
     ['recovery: best 1 s window', fmtRate(peak), pct(peak), ''],
+    ...refetched.map((f): [string, string, string, string] => {
+      const ms = (drainedAt.get(f.id) ?? Number.NaN) - (assignedAt.get(f.id) ?? Number.NaN);
+      return [`  ${f.id} alone: its new assignments -> it holds everything (diagnostic)`, `${fmtRate(rate(f.bytes, ms))} (${mib(f.bytes)} in ${secs(ms)})`, '', ''];
+    }),
     ['failed or wrong queries during the recovery', String(lo.failed.length + lo.wrong.length), `of ${lo.asked}`, lo.failed.length + lo.wrong.length === 0 ? 'met' : 'MISSED'],
   ];
   sayTable(['figure', 'value', 'vs raw', `target: >= ${TARGET_RATIO * 100}% of raw, zero failed queries`], rows);

@@ -70,9 +70,12 @@ export class Heartbeat {
   }
 
   /**
-   * Beats within SOON_MS instead of waiting for the period: the worker just finished its loads,
-   * and a recovery is complete only once the coordinator has heard so. At most one early beat per
-   * SOON_MS, so a worker loading many small segments does not flood the leader with full lists.
+   * Beats within SOON_MS instead of waiting for the period: the worker just finished its loads
+   * (a recovery is complete only once the coordinator has heard so), or its load queue has halved
+   * (the coordinator refills a queue bounded by loadQueueMax only once it hears of progress, and
+   * its answer to this beat or the next carries the refill before the queue runs dry). At most
+   * one early beat per SOON_MS, so a worker loading many small segments does not flood the leader
+   * with full lists.
    */
   soon(): void {
     if (this.timer === null) return; // stopped, or not started

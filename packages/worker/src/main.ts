@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const metrics = new WorkerMetrics();
   const store = new SegmentStore(cache, createDeepStorage(config.deepStorage), { loadConcurrencyMax: LOAD_CONCURRENCY, decodedBytesMax: Math.min(capacityBytes, DECODED_BYTES_MAX) }, {
     onLoaded: () => metrics.loads.inc(),
+    onProgress: () => heartbeat?.soon(),
     onDrained: () => heartbeat?.soon(),
     onError: (segment, err) => {
       metrics.loadErrors.inc();

@@ -7,7 +7,7 @@ import t from 'tap';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatInstant } from '@cairn/shared';
-import { LocalDeepStorage, segmentKey } from '@cairn/shared/deep-storage';
+import { LocalDeepStorage, segmentKey, sha256Hex } from '@cairn/shared/deep-storage';
 import type { DeepStorage } from '@cairn/shared/deep-storage';
 import { writeSegment } from '@cairn/shared/segment';
 import { SegmentCache } from './segment-cache.js';
@@ -127,4 +127,48 @@ t.test('SegmentStore: a corrupt download is retried until deep storage serves th
   await ev.until('the rotten file to be fetched again', () => store.loadsDone > loadsBefore && store.isLoaded(victim.assigned.id));
   t.equal((await store.get(victim.assigned.id))?.rowCount, 500, 'the fresh copy is served');
   t.same(readdirSync(cache.dir).sort(), segs.map((s) => `${s.assigned.checksum}.arrow`).sort(), 'exactly the three verified files in the cache');
+});
+
+t.test('SegmentStore: onProgress each time the queue halves from its high point, onDrained when it empties', async (t) => {
+  const root = t.testdir();
+  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  // Deep storage whose downloads finish one by one, when the test says: the order is deterministic.
+  const gates: (() => void)[] = [];
+  const deep: Pick<DeepStorage, 'download'> = {
+    download: async (key, path) => {
+      await new Promise<void>((r) => gates.push(r));
+      const bytes = new TextEncoder().encode(key);
+      writeFileSync(path, bytes);
+      return { size: bytes.length, sha256: sha256Hex(bytes) };
+    },
+  };
+  const calls: string[] = [];
+  const store = new SegmentStore(cache, deep as DeepStorage, { loadConcurrencyMax: 1, decodedBytesMax: 1 << 20 }, {
+    onProgress: () => calls.push(`progress at ${store.queueLength}`),
+    onDrained: () => calls.push('drained'),
+  });
+  const fake = (i: number): AssignedSegment => {
+    const location = `k/${i}`;
+    const bytes = new TextEncoder().encode(location);
+    return { id: `s${i}`, dataSource: 'events', location, checksum: sha256Hex(bytes), size: bytes.length };
+  };
+  /** Lets the one load in flight finish and the store react. */
+  const finishOne = async () => {
+    while (gates.length === 0) await new Promise((r) => setImmediate(r));
+    gates.shift()!();
+    const before = store.loadsDone;
+    while (store.loadsDone === before) await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+  };
+  const first = Array.from({ length: 10 }, (_, i) => fake(i));
+  store.reconcile(first);
+  t.equal(store.queueLength, 10);
+  for (let i = 0; i < 5; i++) await finishOne();
+  t.same(calls, ['progress at 5'], 'half of 10 left: one progress call');
+  // A refill (the coordinator heard): the high point is the new queue, 5 + 7 = 12.
+  store.reconcile([...first, ...Array.from({ length: 7 }, (_, i) => fake(10 + i))]);
+  t.equal(store.queueLength, 12);
+  for (let i = 0; i < 12; i++) await finishOne();
+  t.same(calls, ['progress at 5', 'progress at 6', 'progress at 3', 'progress at 1', 'drained'], 'then at 6, 3 and 1 left, and drained at 0');
+  t.equal(store.loadedIds().length, 17, 'all loaded');
 });

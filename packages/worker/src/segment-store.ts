@@ -15,6 +15,13 @@ export interface StoreLimits {
 
 export interface StoreEvents {
   onLoaded?(id: string): void;
+  /**
+   * The load queue has shrunk to half of what it last was at its largest (and is not empty): the
+   * coordinator, which refills a worker's queue only once it hears of progress (and bounds it by
+   * loadQueueMax), should hear now, so that more work arrives before this queue runs dry. Called
+   * at most about log2(queue) times per refill.
+   */
+  onProgress?(): void;
   /** The load queue has just become empty (the last load in flight ended, loaded or not). */
   onDrained?(): void;
   onError?(id: string, err: Error): void;
@@ -33,6 +40,8 @@ export class SegmentStore {
   private readonly failures = new Map<string, number>();
   private readonly decoded = new Map<string, { segment: LoadedSegment; bytes: number }>();
   private decodedBytes = 0;
+  /** The queue length at which onProgress is next due (half the queue's latest high point). */
+  private progressAt = 0;
   loadsDone = 0;
   bytesLoaded = 0;
 
@@ -56,6 +65,7 @@ export class SegmentStore {
     for (const c of this.cache.checksums()) if (!checksums.has(c)) void this.cache.remove(c);
     for (const s of segments) this.enqueue(s.id);
     this.pump();
+    this.progressAt = Math.max(this.progressAt, this.queueLength >> 1);
   }
 
   /** Ids of assigned segments whose verified file is in the cache. */
@@ -146,7 +156,14 @@ export class SegmentStore {
       void this.fetch(s).finally(() => {
         this.loading.delete(id);
         this.pump();
-        if (this.queueLength === 0) this.events.onDrained?.();
+        const left = this.queueLength;
+        if (left === 0) {
+          this.progressAt = 0;
+          this.events.onDrained?.();
+        } else if (left <= this.progressAt) {
+          this.progressAt = left >> 1;
+          this.events.onProgress?.();
+        }
       });
     }
   }
