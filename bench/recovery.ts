@@ -27,7 +27,7 @@ import { CairnClient } from '@cairn/client';
 import { formatInstant } from '@cairn/shared';
 import type { DimensionColumn, MetricSpec } from '@cairn/shared';
 import { loadClusterConfig } from '@cairn/shared/config';
-import { createDeepStorage, LocalDeepStorage, segmentKey } from '@cairn/shared/deep-storage';
+import { createDeepStorage, DEFAULT_LOCAL_LIMITS, LocalDeepStorage, segmentKey } from '@cairn/shared/deep-storage';
 import type { DeepStorage } from '@cairn/shared/deep-storage';
 import { writeSegment } from '@cairn/shared/segment';
 import { freePorts, LocalCluster, poll } from '../packages/client/src/quickstart/local-cluster.js';
@@ -598,7 +598,7 @@ async function main(): Promise<void> {
     [`raw deep storage read, ${CFG.cache}, ${LOAD_CONCURRENCY_DEFAULT} in flight (one worker's loads)`, fmtRate(rate(rawX1.bytes, rawX1.ms)), '', ''],
     [`raw deep storage read, ${CFG.cache}, ${LOAD_CONCURRENCY_DEFAULT * survivors.length} in flight (both survivors' loads)`, fmtRate(rate(rawX2.bytes, rawX2.ms)), '', ''],
     ['raw: the better of the two (the reference)', fmtRate(rawBw), '', ''],
-    [`worker load path in-process, ${survivors.length} x ${LOAD_CONCURRENCY_DEFAULT} loads in one process`, fmtRate(rate(path.bytes, path.ms)), pct(rate(path.bytes, path.ms)), 'the survivors are two processes'],
+    [`worker load path in-process, ${survivors.length} x ${LOAD_CONCURRENCY_DEFAULT} loads (${DEFAULT_LOCAL_LIMITS.copyThreadsMax} copy threads each) in one process`, fmtRate(rate(path.bytes, path.ms)), pct(rate(path.bytes, path.ms)), 'the survivors are two processes'],
     ['  the previous load path: get, sha-256 on the event loop, write (diagnostic)', fmtRate(rate(pathPrevious.bytes, pathPrevious.ms)), pct(rate(pathPrevious.bytes, pathPrevious.ms)), ''],
     ['  get and sha-256 only, nothing written (diagnostic)', fmtRate(rate(pathHash.bytes, pathHash.ms)), pct(rate(pathHash.bytes, pathHash.ms)), ''],
     ...judged.map((r): [string, string, string, string] => [r.name, `${fmtRate(r.rate)} (${mib(refetchedBytes)} in ${secs(r.ms)})`, pct(r.rate), verdict(r.rate)]),
