@@ -8,7 +8,7 @@
  * failure, and the temporary folder is removed (BENCH_KEEP=1 keeps it). See bench/README.md.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpRequest, jsonOf, keepAliveAgent } from './lib/http.js';
@@ -440,6 +440,20 @@ async function scrape(cairn: CairnGroup, id: string) {
   return parseMetrics(await waitFor(`metrics of ${id}`, 60_000, () => cairn.metrics(id)));
 }
 
+/**
+ * The anonymous (heap, typed arrays, native allocations) and file-backed (the binary, LevelDB's
+ * memory-mapped tables) parts of a process's RSS, from /proc.
+ */
+function rssParts(pid: number): string {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status)?.[1] ?? Number.NaN) * 1024;
+    return `RssAnon ${fmtBytes(kb('RssAnon'))}, RssFile ${fmtBytes(kb('RssFile'))}`;
+  } catch {
+    return 'RssAnon/RssFile n/a';
+  }
+}
+
 /** Log lines of a pino JSON log at or after `since` (wall ms), with their time. */
 function logLinesSince(text: string, since: number): { t: number; o: any }[] {
   const out: { t: number; o: any }[] = [];
@@ -676,7 +690,7 @@ async function catalogPhase(result: CatalogResult): Promise<void> {
       leaderMetric: metric(m0, 'process_resident_memory_bytes'),
       followers: followers.map((id) => `${id} ${fmtBytes(vmRssBytes(cairn.proc(id).pid))}`).join(', '),
     };
-    say(`catalog: RSS after publishing: leader ${leader} ${fmtBytes(result.rssAfterPublish.leader)} (process_resident_memory_bytes ${fmtBytes(result.rssAfterPublish.leaderMetric)}), followers ${result.rssAfterPublish.followers}`);
+    say(`catalog: RSS after publishing: leader ${leader} ${fmtBytes(result.rssAfterPublish.leader)} (process_resident_memory_bytes ${fmtBytes(result.rssAfterPublish.leaderMetric)}; V8 heap used ${fmtBytes(metric(m0, 'nodejs_heap_size_used_bytes'))} of ${fmtBytes(metric(m0, 'nodejs_heap_size_total_bytes'))}, external ${fmtBytes(metric(m0, 'nodejs_external_memory_bytes'))}; ${rssParts(cairn.proc(leader).pid)}), followers ${result.rssAfterPublish.followers}`);
 
     // The restart first, while the group is healthy (the snapshot phase may leave it unhealthy).
     const node = followers[1]!;
@@ -689,7 +703,7 @@ async function catalogPhase(result: CatalogResult): Promise<void> {
     result.leaderId = leader;
     result.leaderRss = vmRssBytes(cairn.proc(leader).pid);
     result.leaderRssMetric = metric(m1, 'process_resident_memory_bytes');
-    say(`memory: leader ${leader} VmRSS ${fmtBytes(result.leaderRss)}, process_resident_memory_bytes ${fmtBytes(result.leaderRssMetric)}; V8 heap used ${fmtBytes(metric(m1, 'nodejs_heap_size_used_bytes'))}, external (buffers, log entries) ${fmtBytes(metric(m1, 'nodejs_external_memory_bytes'))}`);
+    say(`memory: leader ${leader} VmRSS ${fmtBytes(result.leaderRss)}, process_resident_memory_bytes ${fmtBytes(result.leaderRssMetric)}; V8 heap used ${fmtBytes(metric(m1, 'nodejs_heap_size_used_bytes'))} of ${fmtBytes(metric(m1, 'nodejs_heap_size_total_bytes'))}, external (typed arrays, buffers, log entries) ${fmtBytes(metric(m1, 'nodejs_external_memory_bytes'))}; ${rssParts(cairn.proc(leader).pid)}`);
     if (CFG.skipSnapshot) return;
 
     const lagging = cairn.ids.find((id) => id !== leader)!;
