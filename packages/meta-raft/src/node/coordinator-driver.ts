@@ -118,6 +118,8 @@ export class CoordinatorDriver {
   private leaderSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly usedSegments: UsedSegments;
+  /** Milliseconds of the current cycle spent on the event loop (listing, joining, planning). */
+  private busyMs = 0;
   /** The assignments joined with the loaded sets, as of the log entry `applied` (see `joined`). */
   private joinCache: { catalog: object; applied: number; join: AssignmentJoin } | null = null;
   private status_: CoordinatorStatus = { leader: false, cycles: 0, lastCycleAt: null, lastCycleMs: null, waiting: null, stats: null, lastCommit: null, workers: [] };
@@ -143,7 +145,10 @@ export class CoordinatorDriver {
       }
       const period = this.node.machine.catalog.coordinatorConfig().periodMs ?? DEFAULT_PERIOD_MS;
       const tookMs = this.now() - started;
-      if (this.timer !== null) this.timer = setTimeout(run, Math.max(10, period - tookMs, (this.refresh.budget - 1) * tookMs));
+      // The budget counts the loop time planning took, not the waits for commits or between join steps.
+      const busyMs = this.busyMs;
+      this.busyMs = 0;
+      if (this.timer !== null) this.timer = setTimeout(run, Math.max(10, period - tookMs, (this.refresh.budget - 1) * busyMs));
     };
     this.timer = setTimeout(run, DEFAULT_PERIOD_MS);
   }
@@ -252,6 +257,7 @@ export class CoordinatorDriver {
       return;
     }
     const started = performance.now();
+    let t0 = started;
     const { segments, overshadowed, stale } = this.segments(catalog);
     const workers: PlannerWorker[] = registered.map((w) => {
       const live = this.liveness.get(w.id);
@@ -271,7 +277,9 @@ export class CoordinatorDriver {
       };
     });
     for (const id of this.liveness.keys()) if (!registered.some((w) => w.id === id)) this.liveness.delete(id);
+    this.busyMs += performance.now() - t0;
     const joined = await this.joined(catalog, segments, workers);
+    t0 = performance.now();
     const { periodMs: _period, ...plannerConfig } = config;
     const p = plan({
       now,
@@ -284,6 +292,7 @@ export class CoordinatorDriver {
       downSince: this.downSince,
       config: plannerConfig,
     });
+    this.busyMs += performance.now() - t0;
     let lastCommit: CoordinatorStatus['lastCommit'] = { loads: p.stats.loads, drops: p.stats.drops, moves: p.stats.moves, ok: true };
     if (p.assign.length > 0 || p.unassign.length > 0) {
       const changes = new Map<string, { segmentId: string; add: string[]; remove: string[] }>();
@@ -348,21 +357,32 @@ export class CoordinatorDriver {
     const c = this.joinCache;
     // The machine applies a batch before the applied index moves: read up to `committed`, all it
     // may have applied, and from `applied`, all that is sure, again next time.
+    const tRead = performance.now();
     const touched = c !== null && c.catalog === catalog ? this.assignmentsTouched(c.applied, log.committed) : null;
+    this.busyMs += performance.now() - tRead;
     if (c === null || touched === null) {
       // Built in steps, letting the Raft loop run between them: in one go a million segments
       // would hold a new leader's loop for half a second, and followers would elect another.
       // Assignments committed meanwhile are read from the log after `applied` next cycle.
+      let t0 = performance.now();
       const assignments = [...catalog.assignmentEntries()];
       const join = new AssignmentJoin(segments, workers, assignments, { deferred: true });
-      while (!join.buildStep(JOIN_STEP_SEGMENTS)) await new Promise((resolve) => setImmediate(resolve));
+      for (;;) {
+        const done = join.buildStep(JOIN_STEP_SEGMENTS);
+        this.busyMs += performance.now() - t0;
+        if (done) break;
+        await new Promise((resolve) => setImmediate(resolve));
+        t0 = performance.now();
+      }
       this.joinCache = { catalog, applied, join };
       return join.joined();
     }
+    const t0 = performance.now();
     for (const id of touched) c.join.setHolders(id, catalog.assignments({ segmentId: id })[0]?.workerIds);
     c.join.setSegments(segments);
     c.join.setWorkers(workers);
     c.applied = applied;
+    this.busyMs += performance.now() - t0;
     return c.join.joined();
   }
 
