@@ -15,7 +15,7 @@ import { DAY_MS, NOW, loadForever } from '../coordinator/fixtures.js';
 import { plan } from '../coordinator/planner.js';
 import type { Plan, PlannerWorker } from '../coordinator/types.js';
 import { CatalogMachine, encodeCommand } from './catalog-machine.js';
-import { CoordinatorDriver, type HeartbeatReport } from './coordinator-driver.js';
+import { CoordinatorDriver, nextCycleDelayMs, type HeartbeatReport } from './coordinator-driver.js';
 import { createLogger } from './logger.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -282,4 +282,11 @@ t.test('publishes extend the segment list without listing it again; a costly lis
   refresh.budget = 0;
   t.same(await cycle(), [`${idOf(1)} +w2`], 'once listed again, it gets its second replica');
   t.equal(listings, 3);
+});
+
+t.test('cycles take at most a budget-th of the loop: the next waits for the period, or for budget - 1 times the loop time taken', async (t) => {
+  t.equal(nextCycleDelayMs(1000, 50, 40, 10), 950, 'a cheap cycle: the rest of the period');
+  t.equal(nextCycleDelayMs(1000, 300, 200, 10), 1800, 'a costly one: nine times its loop time');
+  t.equal(nextCycleDelayMs(1000, 5000, 20, 10), 180, 'waiting for a commit does not count');
+  t.equal(nextCycleDelayMs(5, 10, 0, 10), 10, 'never sooner than 10 ms');
 });

@@ -104,6 +104,16 @@ const SEGMENTS_REFRESH: SegmentsRefreshLimits = { budget: 10, staleMinMs: 100 };
 const JOIN_STEP_SEGMENTS = 50_000;
 
 /**
+ * How long after a cycle the next starts: a period after the last one started, and no sooner than
+ * `budget - 1` times the time the cycle held the event loop (`busyMs`), so that cycles take at
+ * most a `budget`-th of the leader's time however costly they grow; at least 10 ms.
+ * @example nextCycleDelayMs(1000, 300, 200, 10) === 1800
+ */
+export function nextCycleDelayMs(periodMs: number, tookMs: number, busyMs: number, budget: number): number {
+  return Math.max(10, periodMs - tookMs, (budget - 1) * busyMs);
+}
+
+/**
  * The coordinator, running on the Raft leader only. Workers heartbeat to the leader (followers
  * relay), which keeps their liveness and loaded segments in memory; each cycle it builds the
  * planner's input from the catalog and those heartbeats, plans, and commits the decisions as one
@@ -148,7 +158,7 @@ export class CoordinatorDriver {
       // The budget counts the loop time planning took, not the waits for commits or between join steps.
       const busyMs = this.busyMs;
       this.busyMs = 0;
-      if (this.timer !== null) this.timer = setTimeout(run, Math.max(10, period - tookMs, (this.refresh.budget - 1) * busyMs));
+      if (this.timer !== null) this.timer = setTimeout(run, nextCycleDelayMs(period, tookMs, busyMs, this.refresh.budget));
     };
     this.timer = setTimeout(run, DEFAULT_PERIOD_MS);
   }
