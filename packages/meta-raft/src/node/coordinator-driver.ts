@@ -87,6 +87,9 @@ export interface CoordinatorStatus {
 /** The loaded set of a worker that has not reported one: shared, so the join sees no change. */
 const NOTHING_LOADED: ReadonlySet<string> = new Set();
 const decoder = new TextDecoder();
+/** The command types whose entries can change assignments, as they appear in an entry's JSON. */
+const SET_ASSIGNMENTS = Buffer.from('"setAssignments"');
+const REMOVE_WORKER = Buffer.from('"removeWorker"');
 
 /** Per heartbeat (about a second), each segment's count keeps this share: a window of about 20 s. */
 const QUERY_DECAY = 0.95;
@@ -408,9 +411,11 @@ export class CoordinatorDriver {
       const e = log.entry(index);
       if (e === undefined) return null;
       if (e.type !== 'normal' || e.data.length === 0) continue;
+      // Most entries are publishes and the like (hundreds of kilobytes): search their bytes, and
+      // decode and parse only those that may matter.
+      const bytes = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+      if (bytes.indexOf(SET_ASSIGNMENTS) < 0 && bytes.indexOf(REMOVE_WORKER) < 0) continue;
       const text = decoder.decode(e.data);
-      // Most entries are publishes and the like: parse only those that may matter.
-      if (!text.includes('"setAssignments"') && !text.includes('"removeWorker"')) continue;
       let command: { type?: unknown; changes?: unknown };
       try {
         command = JSON.parse(text) as typeof command;
