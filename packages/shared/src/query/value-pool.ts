@@ -16,7 +16,7 @@
  */
 
 /** Distinct values one pool holds; then a new pool starts (the old one lives while partials refer to it). */
-export const valuePoolValuesMax = 1 << 22;
+export const valuePoolValuesMax = 1 << 20;
 
 export class ValuePool {
   /** values[id]; id 0 is null. */

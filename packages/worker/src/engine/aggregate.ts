@@ -25,7 +25,7 @@ import {
   type LoadedSegment,
   type TopNCandidate,
 } from '@cairn/shared';
-import { Columns, type CodeColumn } from './columns.js';
+import { codeHistogram, Columns, type CodeColumn } from './columns.js';
 import { chunkRows, type Guard } from './execution.js';
 import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter } from './filter-program.js';
 import { FusedLoop, splitFusable } from './fused.js';
@@ -255,13 +255,18 @@ export function runAggregate(query: AggregatingQuery, segment: LoadedSegment, gu
   const emit = query.queryType === 'topN' ? topNEmitter(query, kernels) : null;
   // Direct addressing with only simple aggregators: one fused loop computes keys, counts and states.
   const direct = grouper instanceof DirectGrouper && others.length === 0 ? grouper : null;
+  // One dimension, no filter, one bucket holding every row of the segment: the rows per key are
+  // the column's histogram (kept per segment), so the loop does not count.
+  const counted =
+    direct !== null && !direct.track && dims.length === 1 && all && plan.times.length === 1 && plan.rows.length === 2 && plan.rows[0] === 0 && plan.rows[1] === segment.rowCount;
+  if (counted) direct.counts.set(codeHistogram(dims[0]!.codes, dims[0]!.dictionary.length));
   const loop =
     fused.length === 0 && !direct
       ? null
       : new FusedLoop(
           fused,
           direct
-            ? { type: 'direct', codes: dims.map((d) => d.codes), strides: direct.space.strides, counts: () => direct.counts, track: direct.track, list: () => direct.list, seen: () => direct.seen }
+            ? { type: 'direct', codes: dims.map((d) => d.codes), strides: direct.space.strides, counts: () => direct.counts, counted, track: direct.track, list: () => direct.list, seen: () => direct.seen }
             : { type: 'gids' },
           plan.totalRows,
         );

@@ -84,3 +84,19 @@ export function lowerBound(arr: Float64Array, x: number, lo = 0, hi = arr.length
   }
   return lo;
 }
+
+/**
+ * Rows per code of a dictionary-encoded column (`[code + 1]`, slot 0 for null), computed once per
+ * codes array and kept while the segment lives. Filters use it to predict how many rows a code
+ * table selects; a one-dimension grouping over a whole segment without a filter takes its row
+ * counts from it instead of counting per row.
+ */
+const histograms = new WeakMap<Int32Array, Float64Array>();
+export function codeHistogram(codes: Int32Array, dictionarySize: number): Float64Array {
+  let h = histograms.get(codes);
+  if (h && h.length === dictionarySize + 1) return h;
+  h = new Float64Array(dictionarySize + 1);
+  for (let i = 0; i < codes.length; i++) h[codes[i]! + 1]!++;
+  histograms.set(codes, h);
+  return h;
+}

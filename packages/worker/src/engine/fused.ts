@@ -24,6 +24,8 @@ export type GroupSource =
       codes: Int32Array[];
       strides: number[];
       counts: () => Float64Array;
+      /** Counts already hold the rows per key (a column histogram): the loop does not count. */
+      counted: boolean;
       /** With `track`, the loop appends a key to `list` (at `seen[0]`) when its count leaves 0. */
       track: boolean;
       list: () => Int32Array;
@@ -58,7 +60,7 @@ function generate(terms: Term[], group: GroupSource, fromSelection: boolean): st
     const dims = group.codes.length;
     const key = Array.from({ length: dims }, (_, d) => (d === dims - 1 ? `(c${d}[i] + 1)` : `(c${d}[i] + 1) * s${d}`)).join(' + ');
     body.push(`const g = ${key || '0'};`);
-    body.push(group.track ? 'if (cnt[g]++ === 0) lst[np++] = g;' : 'cnt[g]++;');
+    if (!group.counted) body.push(group.track ? 'if (cnt[g]++ === 0) lst[np++] = g;' : 'cnt[g]++;');
   } else if (group.type === 'gids') {
     body.push(`const g = gids[${fromSelection ? 'k' : 'i - lo'}];`);
   }
@@ -95,7 +97,7 @@ function generate(terms: Term[], group: GroupSource, fromSelection: boolean): st
       if (t.kind !== 'count') lines.push(`const z${j} = Z${j};`);
     });
   }
-  const track = group.type === 'direct' && group.track;
+  const track = group.type === 'direct' && group.track && !group.counted;
   if (track) lines.push('let np = NP[0];');
   lines.push(fromSelection ? 'for (let k = 0; k < n; k++) { const i = sel[k];' : 'for (let i = lo; i < hi; i++) {');
   lines.push(...body, '}');
@@ -145,7 +147,7 @@ export class FusedLoop {
     this.names = ['cnt', 'lst', 'NP'];
     for (let d = 0; d < dims; d++) this.names.push(`c${d}`, `s${d}`);
     this.terms.forEach((_, j) => this.names.push(`v${j}`, `A${j}`, `Z${j}`));
-    const shape = `${group.type}${group.type === 'direct' && group.track ? '+' : ''}:${dims}:${this.terms.map((t) => `${t.kind}${nullable(t) ? '?' : ''}`).join(',')}`;
+    const shape = `${group.type}${group.type === 'direct' ? (group.counted ? '=' : group.track ? '+' : '') : ''}:${dims}:${this.terms.map((t) => `${t.kind}${nullable(t) ? '?' : ''}`).join(',')}`;
     // Field names unique to the shape: objects of different shapes then share no hidden-class
     // transitions, so V8 keeps each field's exact type (typed array or null) per shape.
     let id = shapeIds.get(shape);

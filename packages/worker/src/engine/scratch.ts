@@ -14,7 +14,7 @@ type Typed = Float64Array | Int32Array | Uint8Array;
 type Ctor<T extends Typed> = { new (n: number): T; readonly name: string };
 
 /** Below this many elements an array is cheap to allocate (and often on V8's heap): not pooled. */
-const pooledLengthMin = 4096;
+const pooledLengthMin = 64;
 export const scratchPooledBytesMax = 128 << 20;
 
 /** Free arrays per constructor, by log2 of their length. */
