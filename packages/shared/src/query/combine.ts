@@ -328,6 +328,30 @@ interface Prepared {
   times: Int32Array | null;
 }
 
+/**
+ * Row of each key through a dense array (-1: new row, numbered from `n`); returns the new row
+ * count. Kept out of `combineAggregates` so that V8 optimizes this loop on its own.
+ */
+function rowsDense(keys: Float64Array, m: number, dense: Int32Array, rowOf: Int32Array, n: number): number {
+  for (let i = 0; i < m; i++) {
+    const key = keys[i]!;
+    let r = dense[key]!;
+    if (r < 0) dense[key] = r = n++;
+    rowOf[i] = r;
+  }
+  return n;
+}
+
+/** `rowsDense` through a `KeyTable`. */
+function rowsTable(keys: Float64Array, m: number, table: KeyTable, rowOf: Int32Array, n: number): number {
+  for (let i = 0; i < m; i++) {
+    const r = table.lookup(keys[i]!, n);
+    if (r === n) n++;
+    rowOf[i] = r;
+  }
+  return n;
+}
+
 /** Decodes and combines the rows of aggregate partials. */
 export function combineAggregates(query: AggregatingQuery, partials: readonly AggregatePartial[], evaluator: RowEvaluator): CombinedRows {
   const dimCount = dimensionCount(query);
@@ -402,8 +426,11 @@ export function combineAggregates(query: AggregatingQuery, partials: readonly Ag
   }
 
   // Pass 2: rows by integer key, then every column combined into its rows.
-  const sizes = interners.map((x) => Math.max(1, x.values.length));
-  const strides = new Array<number>(dimCount);
+  // Typed arrays: a JS array from `map` here changed its hidden class between calls, and V8
+  // deoptimized this function on it ("wrong map") at every merge.
+  const sizes = new Float64Array(dimCount);
+  for (let d = 0; d < dimCount; d++) sizes[d] = Math.max(1, interners[d]!.values.length);
+  const strides = new Float64Array(dimCount);
   let space = 1;
   for (let d = dimCount - 1; d >= 0; d--) {
     strides[d] = space;
@@ -469,27 +496,15 @@ export function combineAggregates(query: AggregatingQuery, partials: readonly Ag
         else for (let i = 0; i < m; i++) keys[i]! += c[i]! * s;
       }
       grow(n + m);
-      for (let i = 0; i < m; i++) {
-        const key = keys[i]!;
-        let r: number;
-        if (dense) {
-          r = dense[key]!;
-          if (r < 0) dense[key] = r = n++;
-          else {
-            rowOf[i] = r;
-            continue;
-          }
-        } else {
-          r = table!.lookup(key, n);
-          if (r !== n) {
-            rowOf[i] = r;
-            continue;
-          }
-          n++;
-        }
-        rowOf[i] = r;
-        rowTime[r] = times ? times[i]! : 0;
-        for (let d = 0; d < dimCount; d++) rowCodes[d]![r] = codes[d]![i]!;
+      const before = n;
+      n = dense ? rowsDense(keys, m, dense, rowOf, n) : rowsTable(keys, m, table!, rowOf, n);
+      // Rows new in this partial were numbered in the order of their first occurrence: their
+      // bucket and values come from that row.
+      for (let i = 0, next = before; i < m && next < n; i++) {
+        if (rowOf[i] !== next) continue;
+        rowTime[next] = times ? times[i]! : 0;
+        for (let d = 0; d < dimCount; d++) rowCodes[d]![next] = codes[d]![i]!;
+        next++;
       }
     }
     counts.combineJSON(rowOf, p.counts, m);
