@@ -23,19 +23,14 @@ import { chunkRows } from './execution.js';
 import { DirectGrouper, KeySpace } from './grouping.js';
 import { runOnSegment } from './run.js';
 import { segmentFromRows } from './segment-from-rows.js';
+import { Rng } from './test-support/rng.js';
 
 const seeds = process.env['CAIRN_SEED'] ? [Number(process.env['CAIRN_SEED'])] : [11, 22, 33];
 
-/** mulberry32. */
+/** Uniform in [0, 1), from the engine tests' seeded generator. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const DAY = Date.UTC(2024, 0, 1);
