@@ -3,28 +3,15 @@
  * catalog and heartbeats, plan, commit the plan as one setAssignments command.
  */
 import t from 'tap';
-import type { SegmentInput, WorkerInput } from '@cairn/shared';
 import { Catalog } from '../catalog/catalog.js';
 import { assignmentChanges } from './changes.js';
-import { DAY_MS, NOW, loadForever } from './fixtures.js';
+import { NOW, loadForever, segmentInput, workerInput } from './fixtures.js';
 import { plan } from './planner.js';
 import { applyPlan, nextCycle } from './simulate.js';
 import type { PlannerInput, PlannerWorker } from './types.js';
 
-const seg = (d: number, version = 'v1'): SegmentInput => ({
-  dataSource: 'events',
-  start: NOW - (10 - d) * DAY_MS,
-  end: NOW - (9 - d) * DAY_MS,
-  version,
-  partition: 0,
-  partitions: 1,
-  size: 1_000,
-  rows: 1,
-  schema: {},
-  checksum: '0'.repeat(64),
-  location: `events/${d}/${version}`,
-});
-const worker = (id: string, dc: string): WorkerInput => ({ id, url: `http://${id}:8080`, dc, capacityBytes: 1e9, version: '0.1.0' });
+const seg = (d: number, version = 'v1') => segmentInput('events', d, { version, daysBack: 10 });
+const worker = workerInput;
 
 function fromCatalog(catalog: Catalog, reports: Map<string, Pick<PlannerWorker, 'loaded' | 'loadQueue'>>, now: number): PlannerInput {
   const used = catalog.segments({ includeOvershadowed: true });

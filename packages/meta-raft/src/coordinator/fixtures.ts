@@ -3,7 +3,7 @@
  * and rules with sensible defaults. Every worker built here is live at `NOW` unless told
  * otherwise.
  */
-import { DEFAULT_TIER, ruleSchema, segmentId, type Rule, type RuleInput } from '@cairn/shared';
+import { DEFAULT_TIER, ruleSchema, segmentId, type Rule, type RuleInput, type SegmentInput, type WorkerInput } from '@cairn/shared';
 import type { PlannerConfig } from './config.js';
 import type { PlannerInput, PlannerSegment, PlannerWorker } from './types.js';
 
@@ -22,6 +22,32 @@ export function loadForever(replicants: number, ...tiers: string[]): Rule {
   const tieredReplicants: Record<string, number> = {};
   for (const t of tiers.length > 0 ? tiers : [DEFAULT_TIER]) tieredReplicants[t] = replicants;
   return rule({ type: 'loadForever', tieredReplicants });
+}
+
+/**
+ * A segment to publish through the catalog: one day of `dataSource`, day `d` of a run of days
+ * whose day 0 starts `daysBack` days before `NOW`.
+ */
+export function segmentInput(dataSource: string, d: number, opts: { version?: string; daysBack?: number } = {}): SegmentInput {
+  const { version = 'v1', daysBack = 40 } = opts;
+  return {
+    dataSource,
+    start: NOW - (daysBack - d) * DAY_MS,
+    end: NOW - (daysBack - 1 - d) * DAY_MS,
+    version,
+    partition: 0,
+    partitions: 1,
+    size: 1_000,
+    rows: 1,
+    schema: {},
+    checksum: '0'.repeat(64),
+    location: `${dataSource}/${d}/${version}`,
+  };
+}
+
+/** A worker to register through the catalog. */
+export function workerInput(id: string, dc: string): WorkerInput {
+  return { id, url: `http://${id}:8080`, dc, capacityBytes: 1e9, version: '0.1.0' };
 }
 
 export interface SegmentsSpec {

@@ -7,11 +7,11 @@
  * assignments once the join is built.
  */
 import t from 'tap';
-import { hashIdSet, type SegmentInput, type WorkerInput } from '@cairn/shared';
+import { hashIdSet } from '@cairn/shared';
 import { Catalog } from '../catalog/catalog.js';
 import type { CommandResult } from '../catalog/index.js';
 import type { Entry } from '../core/index.js';
-import { DAY_MS, NOW, loadForever } from '../coordinator/fixtures.js';
+import { NOW, loadForever, segmentInput, workerInput } from '../coordinator/fixtures.js';
 import { plan } from '../coordinator/planner.js';
 import type { Plan, PlannerWorker } from '../coordinator/types.js';
 import { CatalogMachine, encodeCommand } from './catalog-machine.js';
@@ -65,20 +65,8 @@ class StandInNode {
   }
 }
 
-const seg = (ds: string, d: number, version = 'v1'): SegmentInput => ({
-  dataSource: ds,
-  start: NOW - (40 - d) * DAY_MS,
-  end: NOW - (39 - d) * DAY_MS,
-  version,
-  partition: 0,
-  partitions: 1,
-  size: 1_000,
-  rows: 1,
-  schema: {},
-  checksum: '0'.repeat(64),
-  location: `${ds}/${d}/${version}`,
-});
-const worker = (id: string, dc: string): WorkerInput => ({ id, url: `http://${id}:8080`, dc, capacityBytes: 1e9, version: '0.1.0' });
+const seg = (ds: string, d: number, version = 'v1') => segmentInput(ds, d, { version });
+const worker = workerInput;
 
 /** The plan of a map-form input built from scratch from the catalog and the heartbeats: what the driver must match. */
 function reference(catalog: Catalog, loaded: ReadonlyMap<string, ReadonlySet<string>>, beats: ReadonlyMap<string, number>, now: number): Plan {
