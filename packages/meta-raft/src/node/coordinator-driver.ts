@@ -270,9 +270,8 @@ export class CoordinatorDriver {
       return;
     }
     const started = performance.now();
-    let t0 = started;
-    const { segments, overshadowed, stale } = this.segments(catalog);
-    const workers: PlannerWorker[] = registered.map((w) => {
+    const { segments, overshadowed, stale } = this.busy(() => this.segments(catalog));
+    const workers: PlannerWorker[] = this.busy(() => registered.map((w) => {
       const live = this.liveness.get(w.id);
       // Never heard since this leader took over: down since then (its grace starts then).
       const last = live?.at ?? null;
@@ -288,13 +287,11 @@ export class CoordinatorDriver {
         loadQueue: new Set(),
         queryCounts: live?.queries ?? new Map(),
       };
-    });
+    }));
     for (const id of this.liveness.keys()) if (!registered.some((w) => w.id === id)) this.liveness.delete(id);
-    this.busyMs += performance.now() - t0;
     const joined = await this.joined(catalog, segments, workers);
-    t0 = performance.now();
     const { periodMs: _period, ...plannerConfig } = config;
-    const p = plan({
+    const p = this.busy(() => plan({
       now,
       segments,
       overshadowed,
@@ -304,8 +301,7 @@ export class CoordinatorDriver {
       joined,
       downSince: this.downSince,
       config: plannerConfig,
-    });
-    this.busyMs += performance.now() - t0;
+    }));
     let lastCommit: CoordinatorStatus['lastCommit'] = { loads: p.stats.loads, drops: p.stats.drops, moves: p.stats.moves, ok: true };
     if (p.assign.length > 0 || p.unassign.length > 0) {
       const changes = new Map<string, { segmentId: string; add: string[]; remove: string[] }>();
@@ -370,32 +366,22 @@ export class CoordinatorDriver {
     const c = this.joinCache;
     // The machine applies a batch before the applied index moves: read up to `committed`, all it
     // may have applied, and from `applied`, all that is sure, again next time.
-    const tRead = performance.now();
-    const touched = c !== null && c.catalog === catalog ? this.assignmentsTouched(c.applied, log.committed) : null;
-    this.busyMs += performance.now() - tRead;
+    const touched = c !== null && c.catalog === catalog ? this.busy(() => this.assignmentsTouched(c.applied, log.committed)) : null;
     if (c === null || touched === null) {
       // Built in steps, letting the Raft loop run between them: in one go a million segments
       // would hold a new leader's loop for half a second, and followers would elect another.
       // Assignments committed meanwhile are read from the log after `applied` next cycle.
-      let t0 = performance.now();
-      const assignments = [...catalog.assignmentEntries()];
-      const join = new AssignmentJoin(segments, workers, assignments, { deferred: true });
-      for (;;) {
-        const done = join.buildStep(JOIN_STEP_SEGMENTS);
-        this.busyMs += performance.now() - t0;
-        if (done) break;
-        await new Promise((resolve) => setImmediate(resolve));
-        t0 = performance.now();
-      }
+      const join = this.busy(() => new AssignmentJoin(segments, workers, [...catalog.assignmentEntries()], { deferred: true }));
+      while (!this.busy(() => join.buildStep(JOIN_STEP_SEGMENTS))) await new Promise((resolve) => setImmediate(resolve));
       this.joinCache = { catalog, applied, join };
       return join.joined();
     }
-    const t0 = performance.now();
-    for (const id of touched) c.join.setHolders(id, catalog.assignments({ segmentId: id })[0]?.workerIds);
-    c.join.setSegments(segments);
-    c.join.setWorkers(workers);
+    this.busy(() => {
+      for (const id of touched) c.join.setHolders(id, catalog.assignments({ segmentId: id })[0]?.workerIds);
+      c.join.setSegments(segments);
+      c.join.setWorkers(workers);
+    });
     c.applied = applied;
-    this.busyMs += performance.now() - t0;
     return c.join.joined();
   }
 
@@ -430,6 +416,16 @@ export class CoordinatorDriver {
       }
     }
     return out;
+  }
+
+  /** Runs `work`, counting its time toward this cycle's share of the event loop (`busyMs`). */
+  private busy<T>(work: () => T): T {
+    const t0 = performance.now();
+    try {
+      return work();
+    } finally {
+      this.busyMs += performance.now() - t0;
+    }
   }
 
   /** Used segments and the overshadowed ones among them, followed from the catalog (see `UsedSegments`). */
