@@ -20,7 +20,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { finalizeResult, mergePartials, parseQuery } from '@cairn/shared';
 import type { LoadedSegment, PartialResult } from '@cairn/shared';
-import { runOnSegment } from '@cairn/worker';
+import { runOnSegment, SegmentsAccumulator } from '@cairn/worker';
 import { compareAnswers } from './lib/engine-compare.js';
 import { DIMENSIONS, duckdbOrderCheck, duckdbStatements, generateSegments, stepMs, valueLabel } from './lib/engine-generated.js';
 import type { GeneratedConfig } from './lib/engine-generated.js';
@@ -113,7 +113,12 @@ const cpuSince = (c0: NodeJS.CpuUsage) => {
 function engineOnce(q: ReturnType<typeof parseQuery>, segments: readonly LoadedSegment[]) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const partials: PartialResult[] = segments.map((s) => runOnSegment(q, s));
+  // As a worker answers a merged request: segments folded into one accumulator where the query
+  // allows it, any other segment answered alone, then one merge.
+  const acc = SegmentsAccumulator.for(q);
+  const partials: PartialResult[] = [];
+  for (const s of segments) if (!acc?.add(s)) partials.push(runOnSegment(q, s));
+  if (acc) partials.push(acc.partial());
   const t1 = performance.now();
   const merged = mergePartials(q, partials);
   const t2 = performance.now();

@@ -1,6 +1,6 @@
 import { QueryError } from '@cairn/shared';
 import type { LoadedSegment, PartialResult, Query } from '@cairn/shared';
-import { runOnSegment } from './engine/index.js';
+import { runOnSegment, SegmentsAccumulator } from './engine/index.js';
 
 /** Per-segment units waiting to run on this worker, in all queries together. */
 export const QUEUED_UNITS_MAX = 100_000;
@@ -11,8 +11,10 @@ export interface SegmentSource {
 
 export interface SegmentsAnswer {
   readonly queryId: string;
-  /** One partial result per listed segment this worker had. */
+  /** One partial result per listed segment this worker had and answered alone. */
   readonly partials: { readonly segmentId: string; readonly partial: PartialResult }[];
+  /** With `merge`: one partial for the segments folded together (see `SegmentsAccumulator`). */
+  readonly folded?: { readonly segmentIds: string[]; readonly partial: PartialResult };
   /** Listed segments this worker does not have: the caller retries them elsewhere. */
   readonly missing: string[];
 }
@@ -26,6 +28,9 @@ interface RunningQuery {
   readonly units: string[];
   readonly partials: { segmentId: string; partial: PartialResult }[];
   readonly missing: string[];
+  /** With `merge`, for the queries it covers: the segments folded so far and their states. */
+  readonly acc: SegmentsAccumulator | null;
+  readonly folded: string[];
   cancelled: boolean;
   resolve(a: SegmentsAnswer): void;
   reject(e: Error): void;
@@ -59,8 +64,12 @@ export class QueryExecutor {
     return this.queued;
   }
 
-  /** Answers `query` over `segmentIds`; rejects with a QueryError (timeout, cancel, overload). */
-  run(queryId: string, query: Query, segmentIds: readonly string[]): Promise<SegmentsAnswer> {
+  /**
+   * Answers `query` over `segmentIds`; rejects with a QueryError (timeout, cancel, overload).
+   * With `merge` (the caller takes one partial for all), segments of a query the accumulator
+   * covers are folded into one set of states instead of a partial each.
+   */
+  run(queryId: string, query: Query, segmentIds: readonly string[], options: { merge?: boolean } = {}): Promise<SegmentsAnswer> {
     if (this.queued + segmentIds.length > QUEUED_UNITS_MAX) {
       return Promise.reject(new QueryError('QUERY_CAPACITY_EXCEEDED', `this worker has ${this.queued} segment units queued (at most ${QUEUED_UNITS_MAX}); retry later or on another replica`));
     }
@@ -77,6 +86,8 @@ export class QueryExecutor {
         units: [...new Set(segmentIds)],
         partials: [],
         missing: [],
+        acc: options.merge === true ? SegmentsAccumulator.for(query) : null,
+        folded: [],
         cancelled: false,
         resolve: (a) => {
           this.latenciesMs.push(this.now() - started);
@@ -167,8 +178,10 @@ export class QueryExecutor {
     }
     this.segmentQueries.set(segmentId, (this.segmentQueries.get(segmentId) ?? 0) + 1);
     try {
-      const partial = runOnSegment(q.query, segment, { isCancelled: () => q.cancelled, deadlineMs: q.deadline === Infinity ? undefined : q.deadline, now: this.now });
-      q.partials.push({ segmentId, partial });
+      const options = { isCancelled: () => q.cancelled, deadlineMs: q.deadline === Infinity ? undefined : q.deadline, now: this.now };
+      // A segment the accumulator declines (its key space or memory budget is full) is answered alone.
+      if (q.acc?.add(segment, options)) q.folded.push(segmentId);
+      else q.partials.push({ segmentId, partial: runOnSegment(q.query, segment, options) });
       this.unitsRun++;
     } catch (err) {
       this.finish(q, err as Error);
@@ -181,7 +194,16 @@ export class QueryExecutor {
     q.cancelled = true;
     this.queued -= q.units.length;
     q.units.length = 0;
-    if (err) q.reject(err);
-    else q.resolve({ queryId: q.id, partials: q.partials, missing: q.missing });
+    if (err) {
+      q.acc?.dispose();
+      return q.reject(err);
+    }
+    if (!q.acc) return q.resolve({ queryId: q.id, partials: q.partials, missing: q.missing });
+    // partial() gives the accumulator's memory back; with nothing folded, dispose() does.
+    if (q.folded.length === 0) {
+      q.acc.dispose();
+      return q.resolve({ queryId: q.id, partials: q.partials, missing: q.missing });
+    }
+    q.resolve({ queryId: q.id, partials: q.partials, folded: { segmentIds: q.folded, partial: q.acc.partial() }, missing: q.missing });
   }
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { finalizeResult, mergePartials, parseQuery } from '@cairn/shared';
 import type { LoadedSegment } from '@cairn/shared';
-import { segmentFromRows } from './engine/index.js';
+import { accumulatorBytesHeld, segmentFromRows } from './engine/index.js';
 import { QueryExecutor } from './query-executor.js';
 import { workerApp } from './worker-app.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -58,6 +58,28 @@ t.test('merge: one partial for every answered segment, equal to merging the per-
 
   const single = await post(app, { query: GROUP_BY, segmentIds: ['events_h2'], merge: true });
   t.same(single.body.partials.map((p: any) => p.segmentId), ['events_h2'], 'a single segment keeps the per-segment shape');
+
+  // A query the accumulator does not cover (a sketch) is merged from per-segment partials.
+  const hll = { ...GROUP_BY, aggregations: [{ type: 'cardinality', name: 'u', fields: ['country'] }] };
+  const hllEach = await post(app, { query: hll, segmentIds: ids });
+  const hllMerged = await post(app, { query: hll, segmentIds: ids, merge: true });
+  t.same(hllMerged.body.partials[0].segmentIds, ['events_h0', 'events_h1', 'events_h3']);
+  const hq = parseQuery(hll);
+  t.same(finalizeResult(hq, hllMerged.body.partials[0].partial), finalizeResult(hq, mergePartials(hq, hllEach.body.partials.map((p: any) => p.partial))), 'the same final answer without the accumulator');
+  t.equal(accumulatorBytesHeld(), 0, 'the folded states were given back');
+});
+
+t.test('a cancelled merged query gives its folded states back', async (t) => {
+  const { segments } = fixture(43);
+  // Units pause 1 ms each (fault injection), so the cancel lands between units, after some folding.
+  const executor = new QueryExecutor({ get: async (id) => segments.get(id) ?? null }, Date.now, 1);
+  const running = executor.run('q1', parseQuery(GROUP_BY), ['events_h0', 'events_h1', 'events_h2', 'events_h3'], { merge: true });
+  const deadline = Date.now() + 10_000;
+  while (executor.unitsRun === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  t.ok(executor.unitsRun > 0 && accumulatorBytesHeld() > 0, 'a segment was folded');
+  t.equal(executor.cancel('q1'), true);
+  await t.rejects(running, { code: 'QUERY_CANCELLED' });
+  t.equal(accumulatorBytesHeld(), 0);
 });
 
 t.test('dictionary-encoded dimensions only for callers that ask (dicts: true); values for the others (the previous version\'s clients)', async (t) => {

@@ -54,19 +54,24 @@ export function workerApp(d: WorkerAppDeps): Hono {
     const queryId = query.context.queryId ?? `${d.id}-${++querySeq}`;
     const started = performance.now();
     try {
-      const answer = await d.executor.run(queryId, query, ids as string[]);
-      d.metrics.observeQuery(query.queryType, 'ok', (performance.now() - started) / 1000, answer.partials.length, answer.missing.length);
+      const merge = body.merge === true;
+      const answer = await d.executor.run(queryId, query, ids as string[], { merge });
+      const folded = answer.folded;
+      d.metrics.observeQuery(query.queryType, 'ok', (performance.now() - started) / 1000, answer.partials.length + (folded?.segmentIds.length ?? 0), answer.missing.length);
       // Dictionary-encoded dimensions only for callers that read them; older ones get values.
       const encode = body.dicts === true ? (p: PartialResult) => p : withoutDicts;
-      if (body.merge !== true || answer.partials.length < 2) {
-        return c.json({ ...answer, partials: answer.partials.map((p) => ({ segmentId: p.segmentId, partial: encode(p.partial) })) });
+      // One segment keeps the per-segment shape, folded or not.
+      const alone = folded && answer.partials.length === 0 && folded.segmentIds.length === 1 ? [{ segmentId: folded.segmentIds[0]!, partial: folded.partial }] : null;
+      if (alone || (!folded && (!merge || answer.partials.length < 2))) {
+        return c.json({ queryId: answer.queryId, partials: (alone ?? answer.partials).map((p) => ({ segmentId: p.segmentId, partial: encode(p.partial) })), missing: answer.missing });
       }
       // One partial for all the segments answered: per-segment partials of a groupBy over many
       // segments are megabytes of JSON that the caller would only merge anyway. Callers that do
       // not ask (older clients) get one partial per segment.
+      const parts = [...answer.partials.map((p) => p.partial), ...(folded ? [folded.partial] : [])];
       return c.json({
         queryId: answer.queryId,
-        partials: [{ segmentIds: answer.partials.map((p) => p.segmentId), partial: encode(mergePartials(query, answer.partials.map((p) => p.partial))) }],
+        partials: [{ segmentIds: [...answer.partials.map((p) => p.segmentId), ...(folded?.segmentIds ?? [])], partial: encode(parts.length === 1 ? parts[0]! : mergePartials(query, parts)) }],
         missing: answer.missing,
       });
     } catch (err) {

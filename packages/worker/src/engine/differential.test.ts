@@ -1,7 +1,8 @@
 /**
  * The differential test, the engine's main proof (DuckDB's verification idea). For seeded random
  * tables cut into random segments (some empty), every query is answered three ways:
- *   (a) runOnSegment per segment, partials through JSON, merged in a random tree, finalized;
+ *   (a) runOnSegment per segment (or most segments folded by a SegmentsAccumulator), partials
+ *       through JSON, merged in a random tree, finalized;
  *   (b) runOnSegment over one segment holding the whole table;
  *   (c) the same question in SQL to DuckDB.
  * (a) must equal (b) (floating point within 1e-9 relative; quantile values, which depend on the
@@ -13,6 +14,7 @@
  */
 import { finalizeResult, mergePartials, parseQuery, type LoadedSegment, type PartialResult } from '@cairn/shared';
 import t, { type Test } from 'tap';
+import { SegmentsAccumulator } from './accumulate.js';
 import { runOnSegment } from './run.js';
 import { Duck } from './test-support/duck.js';
 import {
@@ -114,9 +116,23 @@ function mergeTree(rng: Rng, query: ReturnType<typeof parseQuery>, partials: Par
   return mergePartials(query, [mergeTree(rng, query, partials.slice(0, cut)), mergeTree(rng, query, partials.slice(cut))]);
 }
 
+/**
+ * Per segment, or (two times in three) with most segments folded into a `SegmentsAccumulator`
+ * and the rest answered alone, as a worker answers a merged request; the accumulator's partial
+ * goes through JSON or, half the time, straight to the merge (with its pool ids).
+ */
 function engine(rng: Rng, raw: Json, segments: LoadedSegment[]): Json {
   const query = parseQuery(raw);
-  const partials = segments.map((s) => JSON.parse(JSON.stringify(runOnSegment(query, s))) as PartialResult);
+  const acc = rng.chance(2 / 3) ? SegmentsAccumulator.for(query) : null;
+  const partials: PartialResult[] = [];
+  for (const s of segments) {
+    if (acc && rng.chance(0.85) && acc.add(s)) continue;
+    partials.push(JSON.parse(JSON.stringify(runOnSegment(query, s))) as PartialResult);
+  }
+  if (acc) {
+    const p = acc.partial();
+    partials.splice(rng.int(0, partials.length + 1), 0, rng.chance(0.5) ? p : (JSON.parse(JSON.stringify(p)) as PartialResult));
+  }
   return finalizeResult(query, mergeTree(rng, query, partials));
 }
 

@@ -1,0 +1,135 @@
+/**
+ * The row loop of `SegmentsAccumulator`. A group's states sit side by side in one Float64Array
+ * (`slots` numbers per group: the row count, one slot per sum, min or max, and one per term that
+ * has met nulls), so a row touches one cache line, not one per state: with ~100k groups the
+ * states outgrow the L2 cache and every row's group is a likely miss.
+ *
+ * With dimensions, a row's group offset is the bucket's base plus, per dimension, the row's code
+ * looked up in that segment's remap table (query-wide id times the dimension's stride, already in
+ * numbers, so the loop only adds). Without dimensions (timeseries) a call covers one bucket: the
+ * states live in locals during the loop, because incrementing the same array element on every
+ * row serializes the loop on a store-to-load dependency.
+ *
+ * Nulls are counted rather than flagged: a term's state is null when every row of its group was
+ * null (null count = row count), so segments whose column has no nulls store nothing extra per
+ * row. One loop per shape, compiled once and shared; the generated source holds only identifiers
+ * and slot offsets built here, never a value from a query or a segment.
+ */
+
+export type TermKind = 'count' | 'sum' | 'min' | 'max';
+/** How a term's column holds nulls in one segment: none, some (NaN), or the segment lacks it (all null). */
+export type ColumnNulls = 'none' | 'some' | 'all';
+
+export interface LoopShape {
+  readonly dims: number;
+  /** Per term: its kind, how its column holds nulls here, its state's slot and its null count's slot (-1: none). */
+  readonly terms: readonly { readonly kind: TermKind; readonly nulls: ColumnNulls; readonly slot: number; readonly nullSlot: number }[];
+  /** Rows from a selection vector rather than a range. */
+  readonly fromSelection: boolean;
+}
+
+/** The arrays one run reads and writes. */
+export interface LoopArrays {
+  /** Per dimension: the segment's codes (-1 for null). */
+  codes: Int32Array[];
+  /** Per dimension: offset contribution of segment code c at [c + 1] (null at [0]). */
+  remaps: Int32Array[];
+  /** Every group's slots. */
+  states: Float64Array;
+  /** Per term: the values (unused for count and for a column the segment lacks). */
+  values: Float64Array[];
+}
+
+type Compiled = (lo: number, hi: number, sel: Int32Array | null, n: number, base: number, x: Record<string, unknown>) => void;
+
+/** Shapes compiled so far; bounded (cleared when full) because shapes come from queries. */
+const compiled = new Map<string, Compiled>();
+export const accumulateShapesCachedMax = 512;
+
+function shapeKey(s: LoopShape): string {
+  return `${s.dims}|${s.fromSelection ? 's' : 'r'}|${s.terms.map((t) => `${t.kind}${t.nulls}${t.slot}.${t.nullSlot}`).join(',')}`;
+}
+
+const int = (x: number): string => {
+  if (!Number.isSafeInteger(x)) throw new Error(`accumulate loop: slot ${x} is not an integer`);
+  return String(x);
+};
+
+/** Loop with dimensions: states addressed per row. */
+function generateGrouped(s: LoopShape): string {
+  const lines: string[] = ['const st = x.st;'];
+  for (let d = 0; d < s.dims; d++) lines.push(`const c${d} = x.c${d}; const r${d} = x.r${d};`);
+  s.terms.forEach((t, j) => t.kind !== 'count' && t.nulls !== 'all' && lines.push(`const v${j} = x.v${j};`));
+  const key = Array.from({ length: s.dims }, (_, d) => `r${d}[c${d}[i] + 1]`).join(' + ');
+  const body: string[] = [`const o = base + ${key};`, 'st[o]++;'];
+  s.terms.forEach((t, j) => {
+    if (t.kind === 'count') return;
+    const at = `st[o + ${int(t.slot)}]`;
+    const nul = t.nullSlot < 0 ? '' : `st[o + ${int(t.nullSlot)}]++;`;
+    if (t.nulls === 'all') return void body.push(nul);
+    if (t.kind === 'sum') return void body.push(t.nulls === 'none' ? `${at} += v${j}[i];` : `{ const v = v${j}[i]; if (v === v) ${at} += v; else ${nul} }`);
+    // NaN never compares, so a null value leaves the state alone and only its count moves.
+    const cmp = t.kind === 'min' ? '<' : '>';
+    body.push(t.nulls === 'none' ? `{ const v = v${j}[i]; if (v ${cmp} ${at}) ${at} = v; }` : `{ const v = v${j}[i]; if (v ${cmp} ${at}) ${at} = v; else if (v !== v) ${nul} }`);
+  });
+  lines.push(s.fromSelection ? 'for (let k = 0; k < n; k++) { const i = sel[k];' : 'for (let i = lo; i < hi; i++) {', ...body, '}');
+  return lines.join('\n');
+}
+
+/** Loop without dimensions: one group per call, its states in locals. */
+function generateOne(s: LoopShape): string {
+  const lines: string[] = ['const st = x.st;', 'st[base] += n;'];
+  const body: string[] = [];
+  const after: string[] = [];
+  s.terms.forEach((t, j) => {
+    if (t.kind === 'count') return;
+    if (t.nulls === 'all') return void after.push(`st[base + ${int(t.nullSlot)}] += n;`);
+    if (t.nulls === 'some') {
+      lines.push(`let z${j} = 0;`);
+      after.push(`st[base + ${int(t.nullSlot)}] += z${j};`);
+    }
+    lines.push(`const v${j} = x.v${j}; let a${j} = st[base + ${int(t.slot)}];`);
+    after.push(`st[base + ${int(t.slot)}] = a${j};`);
+    if (t.kind === 'sum') return void body.push(t.nulls === 'none' ? `a${j} += v${j}[i];` : `{ const v = v${j}[i]; if (v === v) a${j} += v; else z${j}++; }`);
+    const cmp = t.kind === 'min' ? '<' : '>';
+    body.push(t.nulls === 'none' ? `{ const v = v${j}[i]; if (v ${cmp} a${j}) a${j} = v; }` : `{ const v = v${j}[i]; if (v ${cmp} a${j}) a${j} = v; else if (v !== v) z${j}++; }`);
+  });
+  if (body.length > 0) lines.push(s.fromSelection ? 'for (let k = 0; k < n; k++) { const i = sel[k];' : 'for (let i = lo; i < hi; i++) {', ...body, '}');
+  lines.push(...after);
+  return lines.join('\n');
+}
+
+function loopFor(s: LoopShape): Compiled {
+  const k = shapeKey(s);
+  let f = compiled.get(k);
+  if (!f) {
+    if (compiled.size >= accumulateShapesCachedMax) compiled.clear();
+    f = new Function('lo', 'hi', 'sel', 'n', 'base', 'x', s.dims === 0 ? generateOne(s) : generateGrouped(s)) as Compiled;
+    compiled.set(k, f);
+  }
+  return f;
+}
+
+/**
+ * One compiled loop bound to one segment's arrays. The arrays sit in one object with named
+ * fields, built once per segment and reused by every chunk: the loop copies them into locals.
+ */
+export class AccumulateLoop {
+  private readonly f: Compiled;
+  private readonly x: Record<string, unknown> = {};
+
+  constructor(shape: LoopShape, arrays: LoopArrays) {
+    this.f = loopFor(shape);
+    this.x['st'] = arrays.states;
+    for (let d = 0; d < shape.dims; d++) {
+      this.x[`c${d}`] = arrays.codes[d];
+      this.x[`r${d}`] = arrays.remaps[d];
+    }
+    shape.terms.forEach((_, j) => (this.x[`v${j}`] = arrays.values[j]));
+  }
+
+  /** Rows lo..hi (or sel[0..n) when the shape reads a selection; n = hi - lo otherwise) into the groups based at `base`. */
+  run(lo: number, hi: number, sel: Int32Array | null, n: number, base: number): void {
+    this.f(lo, hi, sel, n, base, this.x);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * SegmentsAccumulator against the per-segment engine: for seeded segments built to stress its
+ * layout (dimension values arriving segment after segment, so ids outgrow their strides and
+ * groups move; nulls in some segments only; a metric or a dimension missing from a segment),
+ * folding the segments must give the same final answer as `runOnSegment` per segment + merge
+ * (for topN: the exact answer, since one accumulator ranks the totals of all its segments).
+ * The differential test covers random queries against DuckDB; this one the edges of the layout,
+ * the decline-and-fall-back path and the memory accounting.
+ */
+import { finalizeResult, mergePartials, parseQuery, type LoadedSegment, type PartialResult } from '@cairn/shared';
+import t from 'tap';
+import { accumulatorBytesHeld, accumulatorKeysMax, SegmentsAccumulator } from './accumulate.js';
+import { runOnSegment } from './run.js';
+import { segmentFromRows } from './segment-from-rows.js';
+import { Rng } from './test-support/rng.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2024, 0, 1);
+const seed = Number(process.env['CAIRN_SEED'] ?? 7);
+
+/** Eight hourly segments; segment h uses values a0..a(3h+2) and b0..b(20h+19), so the value sets grow. */
+function segments(rng: Rng): LoadedSegment[] {
+  const out: LoadedSegment[] = [];
+  for (let h = 0; h < 8; h++) {
+    const rows = Array.from({ length: 400 }, () => ({
+      __time: T0 + h * HOUR + rng.int(0, HOUR),
+      a: h === 5 ? undefined : rng.chance(0.1) ? null : `a${rng.int(0, 3 * h + 3)}`,
+      b: `b${String(rng.int(0, 20 * h + 20)).padStart(3, '0')}`,
+      x: h === 3 ? undefined : h % 2 === 1 && rng.chance(0.3) ? null : rng.int(-50, 1000),
+      y: rng.int(0, 100) / 4,
+    }));
+    const metrics = [...(h === 3 ? [] : [{ name: 'x', type: 'long' as const }]), { name: 'y', type: 'double' as const }];
+    out.push(segmentFromRows({ dataSource: 'e', start: T0 + h * HOUR, end: T0 + (h + 1) * HOUR, dimensions: h === 5 ? ['b'] : ['a', 'b'], metrics, rows }));
+  }
+  return out;
+}
+
+const aggregations = [
+  { type: 'count', name: 'rows' },
+  { type: 'longSum', name: 'xs', fieldName: 'x' },
+  { type: 'doubleSum', name: 'ys', fieldName: 'y' },
+  { type: 'longMin', name: 'xmin', fieldName: 'x' },
+  { type: 'doubleMax', name: 'ymax', fieldName: 'y' },
+  { type: 'longMax', name: 'ylong', fieldName: 'y' },
+];
+const base = { dataSource: 'e', intervals: ['2024-01-01T00:30:00Z/2024-01-01T07:45:00Z'], aggregations };
+const queries: Record<string, unknown>[] = [
+  { ...base, queryType: 'groupBy', granularity: 'hour', dimensions: ['a', 'b'] },
+  { ...base, queryType: 'groupBy', granularity: 'all', dimensions: ['b', 'a'], filter: { type: 'in', dimension: 'a', values: ['a1', 'a4', null] } },
+  { ...base, queryType: 'groupBy', granularity: 'all', dimensions: [] },
+  { ...base, queryType: 'topN', granularity: 'all', dimension: 'b', metric: 'xs', threshold: 5, context: { minTopNThreshold: 3 } },
+  { ...base, queryType: 'topN', granularity: { type: 'period', period: 'PT2H' }, dimension: 'a', metric: { type: 'inverted', metric: 'rows' }, threshold: 2, context: { minTopNThreshold: 2 } },
+  { ...base, queryType: 'topN', granularity: 'all', dimension: 'b', metric: { type: 'dimension', ordering: 'lexicographic', previousStop: 'b050' }, threshold: 4, context: { minTopNThreshold: 4 } },
+  { ...base, queryType: 'timeseries', granularity: 'fifteen_minute', filter: { type: 'selector', dimension: 'a', value: 'a2' } },
+  { ...base, queryType: 'timeseries', granularity: 'hour', filter: { type: 'selector', dimension: 'a', value: 'nope' }, context: { skipEmptyBuckets: true } },
+  { ...base, queryType: 'timeseries', granularity: 'all', filter: { type: 'selector', dimension: 'a', value: 'nope' } },
+];
+
+function perSegment(raw: unknown, segs: readonly LoadedSegment[]) {
+  const q = parseQuery(raw);
+  return finalizeResult(q, mergePartials(q, segs.map((s) => runOnSegment(q, s))));
+}
+
+function folded(raw: unknown, segs: readonly LoadedSegment[], order: readonly number[]) {
+  const q = parseQuery(raw);
+  const acc = SegmentsAccumulator.for(q);
+  if (!acc) throw new Error('not covered');
+  for (const i of order) if (!acc.add(segs[i]!)) throw new Error(`segment ${i} declined`);
+  const p = acc.partial();
+  return { viaMemory: finalizeResult(q, mergePartials(q, [p])), viaJson: finalizeResult(q, mergePartials(q, [JSON.parse(JSON.stringify(p)) as PartialResult])) };
+}
+
+t.test(`folded segments answer as the per-segment engine does (seed ${seed})`, async (t) => {
+  const rng = new Rng(seed);
+  const segs = segments(rng);
+  for (const raw of queries) {
+    const label = `${raw['queryType']} ${JSON.stringify(raw['granularity'])}`;
+    // TopN per segment keeps only its best few per segment (approximate); one accumulator ranks
+    // the totals of all its segments, so over all of them it gives the exact answer.
+    const exact = raw['queryType'] === 'topN' ? { ...raw, context: { minTopNThreshold: 100_000 } } : raw;
+    const expected = perSegment(exact, segs);
+    const ascending = segs.map((_, i) => i);
+    const shuffled = [...ascending].sort(() => rng.next() - 0.5);
+    for (const [name, order] of [['in order', ascending], ['shuffled', shuffled]] as const) {
+      const got = folded(raw, segs, order);
+      t.same(got.viaMemory, expected, `${label}, ${name}`);
+      t.same(got.viaJson, expected, `${label}, ${name}, through JSON`);
+    }
+  }
+  t.equal(accumulatorBytesHeld(), 0, 'every accumulator gave its memory back');
+});
+
+t.test('queries with other aggregators or query types are not covered', async (t) => {
+  t.equal(SegmentsAccumulator.for(parseQuery({ ...base, queryType: 'groupBy', granularity: 'all', dimensions: ['a'], aggregations: [{ type: 'hyperUnique', name: 'u', fieldName: 'b' }] })), null);
+  t.equal(SegmentsAccumulator.for(parseQuery({ queryType: 'scan', dataSource: 'e', intervals: base.intervals })), null);
+});
+
+t.test('a segment that would pass the key bound is declined untouched; the caller answers it alone', async (t) => {
+  // Two dimensions of 1,100 values each: 1.21M keys > accumulatorKeysMax (2^20) once both are in.
+  t.ok(1100 * 1100 > accumulatorKeysMax);
+  const rows = (from: number) => Array.from({ length: 1100 }, (_, i) => ({ __time: T0 + i, p: `p${from + i}`, q: `q${(i * 7) % 1100}`, v: i }));
+  const small = segmentFromRows({ dataSource: 'e', start: T0, end: T0 + HOUR, dimensions: ['p', 'q'], metrics: [{ name: 'v', type: 'long' }], rows: rows(0).slice(0, 500) });
+  const large = segmentFromRows({ dataSource: 'e', start: T0, end: T0 + HOUR, dimensions: ['p', 'q'], metrics: [{ name: 'v', type: 'long' }], rows: rows(0) });
+  const raw = { queryType: 'groupBy', dataSource: 'e', intervals: ['2024-01-01/2024-01-02'], granularity: 'all', dimensions: ['p', 'q'], aggregations: [{ type: 'longSum', name: 's', fieldName: 'v' }] };
+  const q = parseQuery(raw);
+  const acc = SegmentsAccumulator.for(q)!;
+  t.equal(acc.add(small), true, 'the small segment fits');
+  const held = accumulatorBytesHeld();
+  t.equal(acc.add(large), false, 'the large one is declined');
+  t.equal(acc.added, 1);
+  t.equal(accumulatorBytesHeld(), held, 'declining allocated nothing');
+  const answer = finalizeResult(q, mergePartials(q, [acc.partial(), runOnSegment(q, large)]));
+  t.same(answer, perSegment(raw, [small, large]), 'the merged answer is the same');
+  t.equal(accumulatorBytesHeld(), 0);
+});
+
+t.test('dispose gives the memory back; the spent accumulator refuses more work', async (t) => {
+  const segs = segments(new Rng(seed));
+  const acc = SegmentsAccumulator.for(parseQuery(queries[0]))!;
+  acc.add(segs[0]!);
+  t.ok(accumulatorBytesHeld() > 0, 'states are held while the query runs');
+  acc.dispose();
+  t.equal(accumulatorBytesHeld(), 0);
+  t.throws(() => acc.add(segs[1]!));
+  t.throws(() => acc.partial());
+});
+
+t.test('cancellation and deadlines stop a fold with the engine errors', async (t) => {
+  const segs = segments(new Rng(seed));
+  const acc = SegmentsAccumulator.for(parseQuery(queries[0]))!;
+  t.throws(() => acc.add(segs[0]!, { isCancelled: () => true }), { code: 'QUERY_CANCELLED' });
+  t.throws(() => acc.add(segs[0]!, { deadlineMs: 5, now: () => 10 }), { code: 'QUERY_TIMEOUT' });
+  acc.dispose();
+  t.equal(accumulatorBytesHeld(), 0);
+});

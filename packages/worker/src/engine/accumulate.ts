@@ -1,0 +1,463 @@
+/**
+ * `SegmentsAccumulator`: one timeseries, topN or groupBy over many segments of one worker,
+ * folded into one set of states, for one partial result instead of one per segment.
+ *
+ * Why: a groupBy of ~100k groups over 100 segments made every segment write all of its groups
+ * (4 million partial rows) that the merge then combined again; the worker's answer is one merged
+ * partial anyway (Druid's data nodes merge their segments' results the same way). Here every
+ * dimension value gets a query-wide id (through the process's value pool: a segment's
+ * dictionary maps to pool ids once per process), each segment's dictionary codes are remapped
+ * to those ids (a table per segment and dimension, not per row), and rows go straight into
+ * directly addressed states: key = bucket * space + the sum of each dimension id times its stride.
+ *
+ * Covers count, longSum/doubleSum and long/double min/max over plain dimensions, the
+ * aggregators that most queries are made of; `SegmentsAccumulator.for` returns null for other
+ * queries. `add` declines a segment (returns false) when taking it would make the key space
+ * larger than `accumulatorKeysMax` or the process's accumulators hold more than
+ * `accumulatorBytesMax`: the caller then runs that segment alone (`runOnSegment`) and merges
+ * its partial with this one's, which is always correct.
+ *
+ * TopN keeps, per bucket, the best `max(threshold, minTopNThreshold)` values over the segments
+ * added, as `runOnSegment` does over one: the same approximation, over more rows.
+ */
+import {
+  currentValuePool,
+  RowEvaluator,
+  toQueryError,
+  topNDepth,
+  topNOrdering,
+  attachPooledIds,
+  WireCodes,
+  WireNumbers,
+  type AggregatePartial,
+  type AggregatingQuery,
+  type Filter,
+  type Interval,
+  type LoadedSegment,
+  type Query,
+  type TopNCandidate,
+  type ValuePool,
+} from '@cairn/shared';
+import { AccumulateLoop, type ColumnNulls, type LoopShape, type TermKind } from './accumulate-loop.js';
+import { selectBest } from './aggregate.js';
+import { codeHistogram, Columns } from './columns.js';
+import { chunkRows, Guard, type ExecutionOptions } from './execution.js';
+import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter } from './filter-program.js';
+import { planBuckets } from './plan.js';
+import { releaseScratch, scratch } from './scratch.js';
+
+/** Keys (buckets times the product of the dimensions' id capacities) one accumulator may address. */
+export const accumulatorKeysMax = 1 << 20;
+/** Bytes of state all accumulators of the process may hold together (several queries run at once). */
+export const accumulatorBytesMax = 256 << 20;
+let bytesHeld = 0;
+
+/** Bytes the process's accumulators hold now (for tests and metrics). */
+export function accumulatorBytesHeld(): number {
+  return bytesHeld;
+}
+
+interface Term {
+  readonly kind: TermKind;
+  readonly field: string | null;
+  /** Druid's long aggregators truncate a double column's values. */
+  readonly asLong: boolean;
+}
+
+function termsOf(query: AggregatingQuery): Term[] | null {
+  const out: Term[] = [];
+  for (const a of query.aggregations) {
+    switch (a.type) {
+      case 'count':
+        out.push({ kind: 'count', field: null, asLong: false });
+        break;
+      case 'longSum':
+      case 'doubleSum':
+        out.push({ kind: 'sum', field: a.fieldName, asLong: a.type === 'longSum' });
+        break;
+      case 'longMin':
+      case 'doubleMin':
+      case 'longMax':
+      case 'doubleMax':
+        out.push({ kind: a.type.endsWith('Max') ? 'max' : 'min', field: a.fieldName, asLong: a.type.startsWith('long') });
+        break;
+      default:
+        return null;
+    }
+  }
+  return out;
+}
+
+const initial = (kind: TermKind) => (kind === 'min' ? Infinity : kind === 'max' ? -Infinity : 0);
+const noNumbers = new Float64Array(0);
+
+/**
+ * Where a group's numbers sit: `slots` per key; the row count at 0, term j's state at `slot[j]`
+ * (-1 for count, which is the row count), its null count at `nullSlot[j]` (-1: no nulls met).
+ * Keys: bucket * space + sum of (query-wide id of dimension d) * mult[d], with room for cap[d]
+ * ids of dimension d.
+ */
+interface Layout {
+  readonly caps: readonly number[];
+  readonly mults: readonly number[];
+  readonly space: number;
+  readonly slots: number;
+  readonly slot: readonly number[];
+  readonly nullSlot: readonly number[];
+}
+
+function layoutOf(terms: readonly Term[], caps: readonly number[], withNulls: readonly boolean[]): Layout {
+  const mults = caps.map(() => 1);
+  for (let d = caps.length - 2; d >= 0; d--) mults[d] = mults[d + 1]! * caps[d + 1]!;
+  const space = caps.reduce((a, c) => a * c, 1);
+  let slots = 1;
+  const slot = terms.map((t) => (t.kind === 'count' ? -1 : slots++));
+  const nullSlot = terms.map((_, j) => (withNulls[j] ? slots++ : -1));
+  return { caps, mults, space, slots, slot, nullSlot };
+}
+
+export class SegmentsAccumulator {
+  /** An accumulator for `query`, or null when it has a part this one does not cover. */
+  static for(query: Query): SegmentsAccumulator | null {
+    if (query.queryType !== 'timeseries' && query.queryType !== 'topN' && query.queryType !== 'groupBy') return null;
+    const terms = termsOf(query);
+    return terms ? new SegmentsAccumulator(query, terms) : null;
+  }
+
+  private readonly grouped: boolean;
+  private readonly fill: boolean;
+  private readonly allBucket: boolean;
+  private readonly dimNames: readonly string[];
+  private readonly timeRestriction: Interval[] | null;
+  private readonly rest: Filter | null;
+  private readonly pool: ValuePool;
+  /** Per dimension: query-wide id by pool id (-1: none yet), and pool id by query-wide id. */
+  private readonly toDense: Int32Array[];
+  private readonly densePool: Int32Array[];
+  private readonly denseN: number[];
+  private layout: Layout;
+  private readonly bucketOf = new Map<number, number>();
+  private readonly bucketTimes: number[] = [];
+  /** Buckets the state array has room for. */
+  private bucketCap = 0;
+  private states: Float64Array = noNumbers;
+  private bytes = 0;
+  private allTime: number | null = null;
+  private done = false;
+  /** Segments folded in. */
+  added = 0;
+
+  private constructor(
+    private readonly query: AggregatingQuery,
+    private readonly terms: readonly Term[],
+  ) {
+    this.grouped = query.queryType !== 'timeseries';
+    this.fill = !this.grouped && query.granularity.type !== 'none' && query.context.skipEmptyBuckets !== true;
+    this.allBucket = query.granularity.type === 'all';
+    this.dimNames = query.queryType === 'groupBy' ? query.dimensions.map((d) => d.dimension) : query.queryType === 'topN' ? [query.dimension.dimension] : [];
+    const split = splitTimeFilter(query.filter);
+    this.timeRestriction = split.time;
+    this.rest = split.rest;
+    this.pool = currentValuePool();
+    this.toDense = this.dimNames.map(() => new Int32Array(0));
+    this.densePool = this.dimNames.map(() => new Int32Array(16));
+    this.denseN = this.dimNames.map(() => 0);
+    this.layout = layoutOf(terms, this.dimNames.map(() => 1), terms.map(() => false));
+  }
+
+  /**
+   * Folds `segment`'s rows in; false (with none of its rows taken) when it does not fit, so the
+   * caller answers it alone. Throws QueryError like `runOnSegment` (cancelled, timed out).
+   */
+  add(segment: LoadedSegment, options: ExecutionOptions = {}): boolean {
+    if (this.done) throw new Error('SegmentsAccumulator.add after partial()');
+    const guard = new Guard(options);
+    try {
+      guard.check();
+      return this.fold(segment, guard);
+    } catch (err) {
+      throw toQueryError(err);
+    } finally {
+      releaseScratch();
+    }
+  }
+
+  private fold(segment: LoadedSegment, guard: Guard): boolean {
+    const columns = new Columns(segment);
+    const plan = planBuckets(segment, this.query.intervals, this.query.granularity, this.timeRestriction, this.fill, guard);
+    const dims = this.dimNames.map((name) => columns.codes(name));
+    const ids: Int32Array[] = [];
+    for (const d of dims) {
+      const x = this.pool.idsOf(d.dictionary);
+      if (x === null) return false;
+      ids.push(x);
+    }
+    // Query-wide ids for this segment's values (null only when the column has null rows).
+    for (let d = 0; d < dims.length; d++) {
+      const pid = ids[d]!;
+      const hasNull = codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0;
+      for (let c = hasNull ? 0 : 1; c < pid.length; c++) this.register(d, pid[c]!);
+    }
+    // How each term's column holds nulls here; a term's null count gets its slot at its first nulls.
+    const nullsIn: ColumnNulls[] = [];
+    const values: Float64Array[] = [];
+    for (const t of this.terms) {
+      const col = t.field === null ? null : columns.numbers(t.field, t.asLong);
+      nullsIn.push(t.kind === 'count' ? 'none' : col === null ? 'all' : col.nullable ? 'some' : 'none');
+      values.push(col?.values ?? noNumbers);
+    }
+    const times = this.allBucket ? (plan.times.length > 0 ? [0] : []) : plan.times;
+    let newBuckets = 0;
+    for (const t of times) if (!this.bucketOf.has(t)) newBuckets++;
+    if (!this.reserve(Math.max(1, this.bucketTimes.length + newBuckets), nullsIn)) return false;
+
+    this.added++;
+    if (plan.clipped.length > 0 && (this.allTime === null || plan.clipped[0]!.start < this.allTime)) this.allTime = plan.clipped[0]!.start;
+    for (const t of times) {
+      if (this.bucketOf.has(t)) continue;
+      this.bucketOf.set(t, this.bucketTimes.length);
+      this.bucketTimes.push(t);
+    }
+    if (plan.times.length === 0) return true;
+    const filter = compileRowFilter(this.rest, columns);
+    if (selectsNone(filter)) return true;
+    const all = selectsAll(filter);
+
+    const L = this.layout;
+    const remaps = dims.map((_, k) => {
+      const pid = ids[k]!;
+      const toDense = this.toDense[k]!;
+      const step = L.mults[k]! * L.slots;
+      const r = scratch(Int32Array, pid.length, 0, true);
+      // Offsets stay below accumulatorKeysMax * slots: exact int32.
+      for (let c = 0; c < pid.length; c++) r[c] = toDense[pid[c]!]! * step;
+      return r;
+    });
+    const shape: LoopShape = {
+      dims: dims.length,
+      terms: this.terms.map((t, j) => ({ kind: t.kind, nulls: nullsIn[j]!, slot: L.slot[j]!, nullSlot: L.nullSlot[j]! })),
+      fromSelection: !all,
+    };
+    const loop = new AccumulateLoop(shape, { codes: dims.map((d) => d.codes), remaps, states: this.states, values });
+    const sel = all ? null : scratch(Int32Array, chunkRows, 0, true);
+    for (let b = 0; b < plan.times.length; b++) {
+      const base = this.bucketOf.get(this.allBucket ? 0 : plan.times[b]!)! * L.space * L.slots;
+      for (let j = plan.first[b]!; j < plan.first[b + 1]!; j++) {
+        for (let lo = plan.rows[2 * j]!, hi = plan.rows[2 * j + 1]!; lo < hi; lo += chunkRows) {
+          guard.check();
+          const end = Math.min(hi, lo + chunkRows);
+          if (sel === null) {
+            loop.run(lo, end, null, end - lo, base);
+          } else {
+            const n = filter.select(lo, end, sel);
+            if (n > 0) loop.run(lo, end, sel, n, base);
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  private register(d: number, poolId: number): void {
+    let toDense = this.toDense[d]!;
+    if (poolId >= toDense.length) {
+      const grown = new Int32Array(Math.max(poolId + 1, toDense.length * 2, 1024)).fill(-1);
+      grown.set(toDense);
+      this.toDense[d] = toDense = grown;
+    }
+    if (toDense[poolId]! >= 0) return;
+    const id = this.denseN[d]!++;
+    toDense[poolId] = id;
+    let back = this.densePool[d]!;
+    if (id >= back.length) {
+      const grown = new Int32Array(back.length * 2);
+      grown.set(back);
+      this.densePool[d] = back = grown;
+    }
+    back[id] = poolId;
+  }
+
+  /**
+   * Room for `buckets` buckets, every query-wide id registered so far, and null counts for the
+   * terms that meet nulls (`nullsIn`). A new layout moves the groups so far; capacities grow by
+   * at least a quarter so that moves stay rare. False when the key space would pass
+   * `accumulatorKeysMax` or the process's accumulators `accumulatorBytesMax`.
+   */
+  private reserve(buckets: number, nullsIn: readonly ColumnNulls[]): boolean {
+    const old = this.layout;
+    const grows = this.denseN.some((n, d) => n > old.caps[d]!);
+    const nulls = this.terms.map((_, j) => old.nullSlot[j]! >= 0 || nullsIn[j] !== 'none');
+    const relayout = grows || nulls.some((x, j) => x !== old.nullSlot[j]! >= 0);
+    if (!relayout && buckets <= this.bucketCap) return true;
+    const caps = this.denseN.map((n, d) => (n <= old.caps[d]! ? old.caps[d]! : Math.max(n, Math.ceil(old.caps[d]! * 1.25))));
+    const layout = relayout ? layoutOf(this.terms, caps, nulls) : old;
+    if (buckets * layout.space > accumulatorKeysMax) return false;
+    const cap = Math.max(buckets, Math.min(relayout ? this.bucketCap : this.bucketCap * 2, Math.floor(accumulatorKeysMax / layout.space)));
+    const bytes = cap * layout.space * layout.slots * 8;
+    if (bytesHeld - this.bytes + bytes > accumulatorBytesMax) return false;
+    const states = new Float64Array(cap * layout.space * layout.slots);
+    if (!relayout) {
+      states.set(this.states);
+      this.initialize(states, this.states.length / layout.slots, cap * layout.space, layout);
+    } else {
+      this.initialize(states, 0, cap * layout.space, layout);
+      const prev = this.states;
+      for (let g = 0, keys = prev.length / old.slots; g < keys; g++) {
+        const o = g * old.slots;
+        if (prev[o] === 0) continue;
+        let k = Math.floor(g / old.space) * layout.space;
+        for (let d = 0; d < caps.length; d++) k += this.idAt(g, d, old) * layout.mults[d]!;
+        const n = k * layout.slots;
+        states[n] = prev[o]!;
+        for (let j = 0; j < this.terms.length; j++) {
+          if (layout.slot[j]! >= 0) states[n + layout.slot[j]!] = prev[o + old.slot[j]!]!;
+          if (old.nullSlot[j]! >= 0) states[n + layout.nullSlot[j]!] = prev[o + old.nullSlot[j]!]!;
+        }
+      }
+      this.layout = layout;
+    }
+    this.states = states;
+    this.bucketCap = cap;
+    bytesHeld += bytes - this.bytes;
+    this.bytes = bytes;
+    return true;
+  }
+
+  /** Keys [from, to) to their initial states (mins at +Infinity, maxes at -Infinity). */
+  private initialize(states: Float64Array, from: number, to: number, layout: Layout): void {
+    for (let j = 0; j < this.terms.length; j++) {
+      const v = initial(this.terms[j]!.kind);
+      if (v === 0) continue;
+      for (let k = from, o = from * layout.slots + layout.slot[j]!; k < to; k++, o += layout.slots) states[o] = v;
+    }
+  }
+
+  /** The query-wide id of dimension d in key g. */
+  private idAt(g: number, d: number, layout = this.layout): number {
+    return Math.floor((g % layout.space) / layout.mults[d]!) % layout.caps[d]!;
+  }
+
+  /** State of term j for key g as a number, NaN for null. */
+  private stateAt(j: number, g: number): number {
+    const L = this.layout;
+    const o = g * L.slots;
+    const c = this.states[o]!;
+    if (L.slot[j]! < 0) return c;
+    const nulls = L.nullSlot[j]! < 0 ? 0 : this.states[o + L.nullSlot[j]!]!;
+    return c > nulls ? this.states[o + L.slot[j]!]! : NaN;
+  }
+
+  private countAt(g: number): number {
+    return this.states[g * this.layout.slots]!;
+  }
+
+  /** Gives the state's memory back without a partial (the query failed or was cancelled). */
+  dispose(): void {
+    if (this.done) return;
+    this.done = true;
+    bytesHeld -= this.bytes;
+    this.bytes = 0;
+    this.states = noNumbers;
+  }
+
+  /** The partial result of every segment added; the accumulator is spent afterwards. */
+  partial(): AggregatePartial {
+    if (this.done) throw new Error('SegmentsAccumulator.partial called twice');
+    const order = this.bucketTimes.map((_, b) => b).sort((x, y) => this.bucketTimes[x]! - this.bucketTimes[y]!);
+    const keys: number[] = [];
+    const rowTime: number[] = [];
+    const space = this.layout.space;
+    for (const b of order) {
+      const time = this.allBucket ? (this.allTime ?? 0) : this.bucketTimes[b]!;
+      if (!this.grouped) {
+        if (this.countAt(b) === 0 && !this.fill) continue;
+        keys.push(b);
+        rowTime.push(time);
+        continue;
+      }
+      let present: number[] = [];
+      for (let g = b * space, end = g + space; g < end; g++) if (this.countAt(g) > 0) present.push(g);
+      if (this.query.queryType === 'topN') present = this.topN(present);
+      for (const g of present) {
+        keys.push(g);
+        rowTime.push(time);
+      }
+    }
+    const n = keys.length;
+    const time = new WireNumbers(n);
+    const counts = new WireNumbers(n);
+    for (let r = 0; r < n; r++) {
+      time[r] = rowTime[r]!;
+      counts[r] = this.countAt(keys[r]!);
+    }
+    const aggs = this.terms.map((_, j) => {
+      const col = new WireNumbers(n);
+      for (let r = 0; r < n; r++) col[r] = this.stateAt(j, keys[r]!);
+      return col;
+    });
+    // Dimensions as indexes into per-partial dictionaries of the values used, in first-use order.
+    const dims: Int32Array[] = [];
+    const dicts: (string | null)[][] = [];
+    const pooled: Int32Array[] = [];
+    for (let d = 0; d < this.dimNames.length; d++) {
+      const local = new Int32Array(this.denseN[d]!).fill(-1);
+      const used: number[] = [];
+      const col = new WireCodes(n);
+      for (let r = 0; r < n; r++) {
+        const id = this.idAt(keys[r]!, d);
+        let l = local[id]!;
+        if (l < 0) {
+          l = local[id] = used.length;
+          used.push(id);
+        }
+        col[r] = l;
+      }
+      dims.push(col);
+      const back = this.densePool[d]!;
+      dicts.push(used.map((id) => this.pool.values[back[id]!]!));
+      pooled.push(Int32Array.from(used, (id) => back[id]!));
+    }
+    const partial: AggregatePartial = { queryType: this.query.queryType, allTime: this.allTime, time, dims, dicts, counts, aggs };
+    if (this.dimNames.length > 0 && n > 0) attachPooledIds(partial, { pool: this.pool, ids: pooled });
+    this.dispose();
+    return partial;
+  }
+
+  private valueOf(g: number): string | null {
+    return this.pool.values[this.densePool[0]![this.idAt(g, 0)]!]!;
+  }
+
+  /** The best `max(threshold, minTopNThreshold)` keys of one bucket, by the query's ordering. */
+  private topN(present: number[]): number[] {
+    const q = this.query as AggregatingQuery & { queryType: 'topN' };
+    const ordering = topNOrdering(q.metric);
+    const depth = topNDepth(q.threshold, q.context.minTopNThreshold);
+    const a = ordering.metric === null ? -1 : q.aggregations.findIndex((x) => x.name === ordering.metric);
+    if (ordering.metric !== null && a >= 0 && !q.postAggregations.some((p) => p.name === ordering.metric)) {
+      // Numeric orderings keep every value (no previousStop); a typed selection, no object per group.
+      if (present.length <= depth) return present;
+      const m = present.length;
+      const metric = new Float64Array(m);
+      const values: (string | null)[] = new Array(m);
+      for (let k = 0; k < m; k++) {
+        metric[k] = this.stateAt(a, present[k]!);
+        values[k] = this.valueOf(present[k]!);
+      }
+      const idx = Int32Array.from(present, (_, k) => k);
+      selectBest(idx, depth, (x, y) => -ordering.compare({ value: values[x]!, metric: nan(metric[x]!) }, { value: values[y]!, metric: nan(metric[y]!) }));
+      return Array.from(idx.subarray(0, depth), (k) => present[k]!);
+    }
+    const evaluator = new RowEvaluator(q.aggregations, q.postAggregations);
+    const kept = present.filter((g) => ordering.keep(this.valueOf(g)));
+    if (kept.length <= depth) return kept;
+    const candidates: (TopNCandidate & { g: number })[] = kept.map((g) => ({
+      g,
+      value: this.valueOf(g),
+      metric: ordering.metric === null ? null : evaluator.metric(this.terms.map((_, j) => nan(this.stateAt(j, g))), ordering.metric),
+    }));
+    candidates.sort((x, y) => ordering.compare(x, y));
+    return candidates.slice(0, depth).map((c) => c.g);
+  }
+}
+
+const nan = (v: number): number | null => (v !== v ? null : v);
