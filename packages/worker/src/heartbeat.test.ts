@@ -25,9 +25,9 @@ t.test('soon(): a beat well before the period, at most one per call, also when c
     req.on('end', () => {
       const answer = () => {
         res.setHeader('content-type', 'application/json');
-        res.end(req.url!.endsWith('/heartbeat') ? JSON.stringify({ loadedHash: null, assignmentsHash: '' }) : '{}');
+        res.end(req.url!.includes('/heartbeat') ? JSON.stringify({ loadedHash: null, assignmentsHash: '' }) : '{}');
       };
-      if (!req.url!.endsWith('/heartbeat')) return answer();
+      if (!req.url!.includes('/heartbeat')) return answer();
       beats++;
       if (holdNext) {
         holdNext = false;
@@ -67,4 +67,62 @@ t.test('soon(): a beat well before the period, at most one per call, also when c
   hb.stop();
   hb.soon();
   t.equal(beats, 4, 'a stopped heartbeat stays stopped');
+});
+
+t.test('a leader that holds beats: assignments arrive with the held answer, an early beat goes while one is held, and an answer older than one applied is ignored', async (t) => {
+  const beats: { url: string; answer: (body: Record<string, unknown>) => void }[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const answer = (body: Record<string, unknown>) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(body));
+      };
+      if (!req.url!.includes('/heartbeat')) return answer({});
+      beats.push({ url: req.url!, answer }); // every beat waits for the test
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const applied: string[][] = [];
+  const seg = (id: string) => ({ id, dataSource: 'events', location: `k/${id}`, checksum: 'c'.repeat(64), size: 1 });
+  const hb = new Heartbeat(
+    new MetaClient([{ id: 'm1', url }], 'token'),
+    { id: 'w1', url: 'http://127.0.0.1:1', tier: '_default_tier', dc: 'dc1', capacityBytes: 1e9, version: 'test' },
+    3_600_000, // far longer than the deadlines: every beat after the first comes from soon() or a held answer
+    () => ({ loaded: [], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 0, p99: 0 } }),
+    (segments) => applied.push(segments.map((s) => s.id)),
+    () => {},
+  );
+  hb.start();
+  t.teardown(() => hb.stop());
+
+  await poll('the first beat', 10_000, () => beats.length === 1);
+  t.match(beats[0]!.url, /\?waitMs=\d+$/, 'a beat asks the leader to hold its answer');
+  beats[0]!.answer({ loadedHash: null, assignmentsHash: 'h1', assignments: [seg('a')], version: [3, 10] });
+  await poll('the first assignments', 10_000, () => applied.length === 1);
+  t.same(applied, [['a']]);
+
+  // Nothing is due for an hour, so a second beat comes only from soon(); the leader holds it.
+  hb.soon();
+  await poll('an early beat', 10_000, () => beats.length === 2);
+  // An early beat while that one is held goes at once, without waiting for the held answer.
+  hb.soon();
+  await poll('a second beat while the first is held', 10_000, () => beats.length === 3);
+  t.pass('an early beat does not wait behind a held one');
+  // The newer beat is answered first (version 12), then the held one, computed earlier (11).
+  beats[2]!.answer({ loadedHash: null, assignmentsHash: 'h3', assignments: [seg('a'), seg('c')], version: [3, 12] });
+  await poll('the newer answer', 10_000, () => applied.length === 2);
+  beats[1]!.answer({ loadedHash: null, assignmentsHash: 'h2', assignments: [seg('a'), seg('b')], version: [3, 11] });
+  // A later beat (soon) shows the older answer has been read: the worker reports the newer hash.
+  hb.soon();
+  await poll('a beat after both answers', 10_000, () => beats.length === 4);
+  t.same(applied, [['a'], ['a', 'c']], 'the older answer, arriving last, is ignored');
+  // A new leader's term wins over any count of the old one's.
+  beats[3]!.answer({ loadedHash: null, assignmentsHash: 'h4', assignments: [seg('d')], version: [4, 1] });
+  await poll('the new term\'s answer', 10_000, () => applied.length === 3);
+  t.same(applied.at(-1), ['d'], 'a higher term applies');
+  hb.stop();
+  for (const b of beats.slice(4)) b.answer({ loadedHash: null, assignmentsHash: 'h4', version: [4, 2] });
 });

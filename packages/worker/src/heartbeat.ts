@@ -4,6 +4,8 @@ import type { AssignedSegment } from './segment-cache.js';
 
 /** The shortest gap between an early beat (see Heartbeat.soon) and the one before it. */
 const SOON_MS = 100;
+/** The longest a beat asks the leader to hold its answer (the leader's own bound is 5 s). */
+const HOLD_MS_MAX = 5000;
 
 /** What a worker tells the metadata group about itself every heartbeat. */
 export interface WorkerReport {
@@ -25,6 +27,13 @@ export interface HeartbeatAnswer {
   readonly assignmentsHash: string;
   /** Present only when they differ from what the worker reported holding. */
   readonly assignments?: AssignedSegment[];
+  /** The leader's term and a count of its answers (absent from leaders before the long poll). */
+  readonly version?: readonly [number, number];
+}
+
+/** Whether answer version `a` is newer than `b` (a higher term, or the same term and a later answer). */
+export function newerVersion(a: readonly [number, number], b: readonly [number, number] | null): boolean {
+  return b === null || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 }
 
 
@@ -40,14 +49,26 @@ export interface WorkerIdentity {
 /**
  * Registers the worker and heartbeats every `everyMs` through any member of the metadata group
  * (followers relay to the leader, where liveness is tracked). The answer carries the worker's
- * assignments whenever they changed. Survives the group being unavailable: it keeps serving what
- * it has and retries.
+ * assignments whenever they changed. Each beat asks the leader to hold its answer for up to the
+ * period while nothing changed (`?waitMs`, a long poll): a leader answers as soon as a cycle
+ * changes this worker's assignments, so they arrive within a round trip of the decision rather
+ * than at the next beat; the next beat follows when the period is up. A leader that does not hold
+ * (an older version) answers at once, and the beats keep their period. Survives the group being
+ * unavailable: it keeps serving what it has and retries.
  */
 export class Heartbeat {
   private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
   private leaderLoadedHash: string | null = null;
   private assignmentsHash = '';
   private registered = false;
+  /** The newest answer applied: an older one that arrives later (two beats on the way) is ignored. */
+  private lastVersion: readonly [number, number] | null = null;
+  /** The leader answers with versions, so it holds beats and two may be on the way at once. */
+  private versioned = false;
+  private inFlight = 0;
+  private soonAfterInFlight = false;
+  private lastBeatAt = 0;
   failures = 0;
   lastOkAt = 0;
 
@@ -61,10 +82,12 @@ export class Heartbeat {
   ) {}
 
   start(): void {
-    this.timer = setTimeout(this.tick, 0);
+    this.stopped = false;
+    this.arm(0);
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
@@ -75,25 +98,27 @@ export class Heartbeat {
    * (the coordinator refills a queue bounded by loadQueueMax only once it hears of progress, and
    * its answer to this beat or the next carries the refill before the queue runs dry). At most
    * one early beat per SOON_MS, so a worker loading many small segments does not flood the leader
-   * with full lists.
+   * with full lists. A beat the leader is holding does not delay it: the new beat goes at once,
+   * and the leader answers the held one when it arrives.
    */
   soon(): void {
-    if (this.timer === null) return; // stopped, or not started
-    if (this.inFlight) {
+    if (this.stopped) return;
+    if (this.inFlight > 0 && !(this.versioned && this.inFlight === 1)) {
       this.soonAfterInFlight = true;
       return;
     }
-    const dueIn = Math.max(SOON_MS - (Date.now() - this.lastBeatAt), 0);
-    clearTimeout(this.timer);
-    this.timer = setTimeout(this.tick, dueIn);
+    this.arm(Math.max(SOON_MS - (Date.now() - this.lastBeatAt), 0));
   }
 
-  private inFlight = false;
-  private soonAfterInFlight = false;
-  private lastBeatAt = 0;
+  private arm(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(this.tick, ms);
+  }
 
   private readonly tick = async (): Promise<void> => {
-    this.inFlight = true;
+    this.timer = null;
+    this.inFlight++;
     this.lastBeatAt = Date.now();
     try {
       await this.beat();
@@ -103,10 +128,14 @@ export class Heartbeat {
       this.failures++;
       if (this.failures === 1 || this.failures % 30 === 0) this.log('heartbeat failed', { err: (err as Error).message, failures: this.failures });
     }
-    this.inFlight = false;
-    const next = this.soonAfterInFlight ? SOON_MS : this.everyMs;
+    this.inFlight--;
+    // Another beat is on the way (an early one sent while this was held): its end arms the next.
+    if (this.inFlight > 0 || this.timer !== null) return;
+    // A held beat comes back after about a period (or early, with news): the next is due a period
+    // after this one was sent. A beat answered at once waits a period, as before the long poll.
+    const next = this.soonAfterInFlight ? SOON_MS : this.versioned ? Math.max(0, this.lastBeatAt + this.everyMs - Date.now()) : this.everyMs;
     this.soonAfterInFlight = false;
-    if (this.timer !== null) this.timer = setTimeout(this.tick, next);
+    this.arm(next);
   };
 
   async register(): Promise<void> {
@@ -118,6 +147,7 @@ export class Heartbeat {
       version: this.identity.version,
     }, { idempotent: true });
     this.registered = true;
+    this.lastVersion = null;
   }
 
   private async beat(): Promise<void> {
@@ -133,11 +163,18 @@ export class Heartbeat {
     };
     let answer: HeartbeatAnswer;
     try {
-      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat`, body, { idempotent: true });
+      // Held by the leader for up to the period while nothing changes for this worker.
+      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat?waitMs=${Math.min(this.everyMs, HOLD_MS_MAX)}`, body, { idempotent: true });
     } catch (err) {
       // Removed from the catalog (or a new group): register again on the next beat.
       if (err instanceof MetaError && err.code === 'NOT_FOUND') this.registered = false;
       throw err;
+    }
+    if (answer.version !== undefined) {
+      // Two beats may be on the way (see soon): an answer older than one applied is out of date.
+      if (!newerVersion(answer.version, this.lastVersion)) return;
+      this.lastVersion = answer.version;
+      this.versioned = true;
     }
     this.leaderLoadedHash = answer.loadedHash;
     if (answer.assignments) {

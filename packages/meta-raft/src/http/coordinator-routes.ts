@@ -2,10 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { formatZodError } from '@cairn/shared';
 import { DEFAULT_PLANNER_CONFIG } from '../coordinator/index.js';
+import { HEARTBEAT_HOLD_MS_MAX } from '../node/coordinator-driver.js';
 import type { CoordinatorDriver } from '../node/coordinator-driver.js';
 import type { ServerDeps } from './context.js';
 import { readCatalog, writeCatalog } from './context.js';
 import { ApiError } from './errors.js';
+import { FORWARDED_HEADER } from './forward.js';
 
 const heartbeatSchema = z.strictObject({
   loadedHash: z.string().max(100),
@@ -26,13 +28,18 @@ const anyJson = { 'application/json': { schema: z.record(z.string(), z.unknown()
  */
 export function coordinatorRoutes(app: OpenAPIHono, deps: ServerDeps, coordinator: CoordinatorDriver): void {
   app.openapi(createRoute({
-    method: 'post', path: '/v1/workers/{id}/heartbeat', summary: 'A worker reports liveness, loaded segments, load queue and query counts; the answer carries its assignments when they changed',
-    request: { params: z.object({ id: z.string() }), body: { content: { 'application/json': { schema: heartbeatSchema } }, required: true } },
+    method: 'post', path: '/v1/workers/{id}/heartbeat', summary: 'A worker reports liveness, loaded segments, load queue and query counts; the answer carries its assignments when they changed. With ?waitMs, an answer without new assignments is held until they change or waitMs passes (a long poll)',
+    request: { params: z.object({ id: z.string() }), query: z.object({ waitMs: z.coerce.number().int().min(0).max(HEARTBEAT_HOLD_MS_MAX).optional() }), body: { content: { 'application/json': { schema: heartbeatSchema } }, required: true } },
     responses: { 200: { description: 'Acknowledged, with assignments if they changed', content: anyJson } },
-  }), (c) => {
-    const answer = coordinator.onHeartbeat(c.req.valid('param').id, c.req.valid('json'));
-    if (!answer) throw new ApiError('NOT_FOUND', `worker ${c.req.valid('param').id} is not registered; register it with PUT /v1/workers/{id}`);
-    return c.json(answer as never, 200);
+  }), async (c) => {
+    const id = c.req.valid('param').id;
+    const report = c.req.valid('json');
+    const answer = coordinator.onHeartbeat(id, report);
+    if (!answer) throw new ApiError('NOT_FOUND', `worker ${id} is not registered; register it with PUT /v1/workers/{id}`);
+    const waitMs = c.req.valid('query').waitMs ?? 0;
+    // A closed connection tells of a dead worker only when it is the worker's own, not a relay's.
+    const closed = c.req.header(FORWARDED_HEADER) === undefined ? c.req.raw.signal : undefined;
+    return c.json((waitMs > 0 ? await coordinator.hold(id, answer, report.assignmentsHash, waitMs, closed) : answer) as never, 200);
   });
 
   app.openapi(createRoute({

@@ -15,7 +15,7 @@ import { NOW, loadForever, segmentInput, workerInput } from '../coordinator/fixt
 import { plan } from '../coordinator/planner.js';
 import type { Plan, PlannerWorker } from '../coordinator/types.js';
 import { CatalogMachine, encodeCommand } from './catalog-machine.js';
-import { CoordinatorDriver, nextCycleDelayMs, type HeartbeatReport } from './coordinator-driver.js';
+import { CLOSED_BEAT_GRACE_MS, CoordinatorDriver, nextCycleDelayMs, type HeartbeatAnswer, type HeartbeatReport } from './coordinator-driver.js';
 import { createLogger } from './logger.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -28,7 +28,8 @@ class StandInNode {
   readonly machine = new CatalogMachine(new Catalog());
   private readonly entries: Entry[] = [];
   readonly core = {
-    role: 'leader' as const,
+    role: 'leader' as 'leader' | 'follower',
+    term: 1,
     log: {
       applied: 0,
       committed: 0,
@@ -277,4 +278,130 @@ t.test('cycles take at most a budget-th of the loop: the next waits for the peri
   t.equal(nextCycleDelayMs(1000, 300, 200, 10), 1800, 'a costly one: nine times its loop time');
   t.equal(nextCycleDelayMs(1000, 5000, 20, 10), 180, 'waiting for a commit does not count');
   t.equal(nextCycleDelayMs(5, 10, 0, 10), 10, 'never sooner than 10 ms');
+});
+
+/** Polls `ok` every few milliseconds until it holds, failing after `timeoutMs` (a deadline, not a sleep). */
+async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const report = (loaded: readonly string[], assignmentsHash: string): HeartbeatReport => ({
+  loadedHash: hashIdSet(loaded), loaded: [...loaded], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 1, p99: 2 }, assignmentsHash,
+});
+
+t.test('a held heartbeat is answered when a cycle commits new assignments for its worker, by a newer beat, by a lost leadership, or after waitMs; answers carry increasing versions', async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => NOW);
+  t.teardown(() => driver.stop());
+  for (const [id, dc] of [['w1', 'dc1'], ['w2', 'dc1']] as const) t.ok(node.write({ type: 'registerWorker', worker: worker(id, dc) }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  const empty = hashIdSet([]);
+  for (const w of ['w1', 'w2']) driver.onHeartbeat(w, report([], empty));
+
+  // Nothing assigned yet, nothing new: the answer is held (an hour, longer than any deadline here).
+  const first = driver.onHeartbeat('w1', report([], empty))!;
+  t.equal(first.assignments, undefined, 'no news');
+  let answered: Awaited<ReturnType<CoordinatorDriver['hold']>> | null = null;
+  void driver.hold('w1', first, empty, 3_600_000).then((a) => { answered = a; });
+  t.equal(driver.heldCount, 1, 'held');
+  await driver.cycle(); // nothing published: nothing to decide
+  t.equal(answered, null, 'a cycle that changed nothing for w1 leaves it held');
+
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [1, 2, 3, 4].map((d) => seg('a', d)) }).ok);
+  await driver.cycle();
+  await until('the held beat to be answered', () => answered !== null);
+  const got = answered as unknown as HeartbeatAnswer;
+  const mine = catalog.assignments({ workerId: 'w1' }).map((a) => a.segmentId);
+  t.ok(mine.length > 0, 'the cycle placed segments on w1');
+  t.same(got.assignments?.map((a) => a.id).sort(), [...mine].sort(), 'the held answer carries the new assignments');
+  t.equal(got.assignmentsHash, hashIdSet(mine));
+  t.ok(got.version[0] === 1 && got.version[1] > first.version[1], 'and a newer version than the answer it held');
+  t.equal(driver.heldCount, 0);
+
+  // A beat that already holds its assignments is held; the next beat answers it.
+  const hash = hashIdSet(mine);
+  const a1 = driver.onHeartbeat('w1', report([], hash))!;
+  let byNext: HeartbeatAnswer | null = null;
+  void driver.hold('w1', a1, hash, 3_600_000).then((a) => { byNext = a; });
+  const a2 = driver.onHeartbeat('w1', report(mine, hash))!;
+  await until('the older held beat to be answered by the newer one', () => byNext !== null);
+  t.equal((byNext as unknown as HeartbeatAnswer).assignments, undefined, 'nothing new for it');
+  t.ok((byNext as unknown as HeartbeatAnswer).version[1] > a1.version[1], 'answered as of its release');
+
+  // waitMs passes.
+  const timedOut = await driver.hold('w1', a2, hash, 20);
+  t.equal(timedOut.assignments, undefined, 'after waitMs: the answer, with nothing new');
+
+  // A lost leadership answers what is held.
+  let byRole: HeartbeatAnswer | null = null;
+  void driver.hold('w2', driver.onHeartbeat('w2', report([], hashIdSet(catalog.assignments({ workerId: 'w2' }).map((a) => a.segmentId))))!, hashIdSet(catalog.assignments({ workerId: 'w2' }).map((a) => a.segmentId)), 3_600_000).then((a) => { byRole = a; });
+  node.core.role = 'follower';
+  await driver.cycle();
+  await until('the held beat to be answered on losing leadership', () => byRole !== null);
+  t.equal(driver.heldCount, 0, 'nothing held by a follower');
+  const notHeld = await driver.hold('w2', driver.onHeartbeat('w2', report([], ''))!, '', 3_600_000);
+  t.ok(notHeld.assignments !== undefined, 'and new beats are answered at once');
+});
+
+t.test('a heartbeat that reports loads done brings the next cycle forward', async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'));
+  t.ok(node.write({ type: 'setCoordinatorConfig', config: { periodMs: 600_000 }, at: NOW }).ok, 'a period of ten minutes: any second cycle here comes early');
+  t.ok(node.write({ type: 'registerWorker', worker: worker('w1', 'dc1') }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [1, 2].map((d) => seg('a', d)) }).ok);
+  driver.onHeartbeat('w1', report([], ''));
+  let cycles = 0;
+  driver.onCycle = () => cycles++;
+  driver.start();
+  t.teardown(() => driver.stop());
+  await until('the first cycle', () => cycles === 1);
+  const mine = catalog.assignments({ workerId: 'w1' }).map((a) => a.segmentId);
+  t.equal(mine.length, 2, 'it placed both segments');
+  t.equal(driver.status().stats?.unavailable, 2, 'not loaded yet');
+
+  driver.onHeartbeat('w1', report([], hashIdSet(mine)));
+  t.equal(cycles, 1, 'a beat with the same loaded list changes nothing');
+  driver.onHeartbeat('w1', report(mine, hashIdSet(mine)));
+  await until('a cycle after the beat that reported the loads', () => cycles === 2);
+  t.equal(driver.status().stats?.unavailable, 0, 'which reports them loaded');
+});
+
+t.test('a held heartbeat whose connection closes: the worker is down CLOSED_BEAT_GRACE_MS later unless it beats again', async (t) => {
+  const node = new StandInNode();
+  let now = NOW;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now);
+  t.teardown(() => driver.stop());
+  t.ok(node.write({ type: 'setCoordinatorConfig', config: { heartbeatTimeoutMs: 60_000 }, at: NOW }).ok);
+  for (const [id, dc] of [['w1', 'dc1'], ['w2', 'dc1']] as const) t.ok(node.write({ type: 'registerWorker', worker: worker(id, dc) }).ok);
+  const live = (id: string) => driver.timeline(undefined).workers.find((w) => w.id === id)!.live;
+  const hold = (id: string, closed?: AbortSignal) => driver.hold(id, driver.onHeartbeat(id, report([], hashIdSet([])))!, hashIdSet([]), 3_600_000, closed);
+
+  const c1 = new AbortController();
+  const answered = hold('w1', c1.signal);
+  void hold('w2'); // a relayed beat: no signal, so no closed connection can be told
+  now += 1000;
+  c1.abort();
+  await answered;
+  t.ok(live('w1'), 'just after the close, still live');
+  now += CLOSED_BEAT_GRACE_MS + 1;
+  t.notOk(live('w1'), 'down once the short grace passed, long before heartbeatTimeoutMs');
+  t.ok(live('w2'), 'the other worker is unaffected');
+  driver.onHeartbeat('w1', report([], hashIdSet([])));
+  t.ok(live('w1'), 'a new beat makes it live again');
+
+  // A live worker whose connection broke beats again at once: it stays live.
+  const c2 = new AbortController();
+  void hold('w1', c2.signal);
+  c2.abort();
+  now += 10;
+  driver.onHeartbeat('w1', report([], hashIdSet([])));
+  now += CLOSED_BEAT_GRACE_MS + 1;
+  t.ok(live('w1'), 'a worker that beat again after the close stays live');
 });

@@ -35,7 +35,23 @@ export interface HeartbeatAnswer {
   readonly loadedHash: string | null;
   readonly assignmentsHash: string;
   readonly assignments?: AssignedSegmentInfo[];
+  /**
+   * When the leader computed this answer: its term, then a count of the answers it computed. A
+   * worker may have two answers on the way (a held beat and an early one, see `hold`); it applies
+   * only an answer newer than every one it has seen, so a late one never takes it back.
+   */
+  readonly version: readonly [term: number, seq: number];
 }
+
+/** Longest a heartbeat may be held waiting for new assignments (see `hold`): below a follower's relay timeout. */
+export const HEARTBEAT_HOLD_MS_MAX = 5000;
+/**
+ * A worker whose held heartbeat's connection closed before the answer (its process died, so its
+ * kernel closed the socket) is down unless it beats again within this long (or heartbeatTimeoutMs,
+ * if shorter). A live worker whose connection merely broke sends its beat again at once (the
+ * client retries on a network error within tens of milliseconds).
+ */
+export const CLOSED_BEAT_GRACE_MS = 500;
 
 interface Liveness {
   at: number;
@@ -91,6 +107,12 @@ const decoder = new TextDecoder();
 const SET_ASSIGNMENTS = Buffer.from('"setAssignments"');
 const REMOVE_WORKER = Buffer.from('"removeWorker"');
 
+/**
+ * After a heartbeat reports loads or drops done, the next cycle starts this soon (so the beats of
+ * several workers finishing together share one), and no sooner than this after the last one began.
+ */
+const SOON_DEBOUNCE_MS = 10;
+const SOON_GAP_MS = 50;
 /** Per heartbeat (about a second), each segment's count keeps this share: a window of about 20 s. */
 const QUERY_DECAY = 0.95;
 const DEFAULT_PERIOD_MS = 1000;
@@ -135,6 +157,15 @@ export class CoordinatorDriver {
   private busyMs = 0;
   /** The assignments joined with the loaded sets, as of the log entry `applied` (see `joined`). */
   private joinCache: { catalog: object; applied: number; join: AssignmentJoin } | null = null;
+  /** Heartbeats held until the worker's assignments change (see `hold`): at most one per worker. */
+  private readonly held = new Map<string, { readonly reportedHash: string; readonly release: () => void }>();
+  private answerSeq = 0;
+  /** The cycle timer's due time; whether a cycle is running; the earliest the next may start (the budget). */
+  private dueAt = 0;
+  private running = false;
+  private stopped = false;
+  private earliestNextAt = 0;
+  private lastStartAt = 0;
   private status_: CoordinatorStatus = { leader: false, cycles: 0, lastCycleAt: null, lastCycleMs: null, waiting: null, stats: null, lastCommit: null, workers: [] };
   onCycle: (s: CoordinatorStatus) => void = () => {};
 
@@ -149,26 +180,64 @@ export class CoordinatorDriver {
   }
 
   start(): void {
-    const run = async () => {
-      const started = this.now();
-      try {
-        await this.cycle();
-      } catch (err) {
-        this.log.error({ err }, 'coordinator cycle failed');
-      }
-      const period = this.node.machine.catalog.coordinatorConfig().periodMs ?? DEFAULT_PERIOD_MS;
-      const tookMs = this.now() - started;
-      // The budget counts the loop time planning took, not the waits for commits or between join steps.
-      const busyMs = this.busyMs;
-      this.busyMs = 0;
-      if (this.timer !== null) this.timer = setTimeout(run, nextCycleDelayMs(period, tookMs, busyMs, this.refresh.budget));
-    };
-    this.timer = setTimeout(run, DEFAULT_PERIOD_MS);
+    this.schedule(DEFAULT_PERIOD_MS);
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.stopped = true;
+    this.releaseAll();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.dueAt = this.now() + delayMs;
+    this.timer = setTimeout(this.run, delayMs);
+  }
+
+  private readonly run = async (): Promise<void> => {
+    const started = this.now();
+    this.running = true;
+    this.lastStartAt = started;
+    try {
+      await this.cycle();
+    } catch (err) {
+      this.log.error({ err }, 'coordinator cycle failed');
+    }
+    this.running = false;
+    const period = this.node.machine.catalog.coordinatorConfig().periodMs ?? DEFAULT_PERIOD_MS;
+    const tookMs = this.now() - started;
+    // The budget counts the loop time planning took, not the waits for commits or between join steps.
+    const busyMs = this.busyMs;
+    this.busyMs = 0;
+    this.earliestNextAt = this.now() + nextCycleDelayMs(0, 0, busyMs, this.refresh.budget);
+    if (this.timer !== null) this.schedule(this.soonPending ? this.soonDelayMs() : nextCycleDelayMs(period, tookMs, busyMs, this.refresh.budget));
+    this.soonPending = false;
+  };
+
+  private soonPending = false;
+
+  /** The delay to an early cycle: a short debounce, within the budget and SOON_GAP_MS after the last start. */
+  private soonDelayMs(): number {
+    const now = this.now();
+    return Math.max(SOON_DEBOUNCE_MS, this.earliestNextAt - now, this.lastStartAt + SOON_GAP_MS - now);
+  }
+
+  /**
+   * Brings the next cycle forward: a worker reported loads or drops done, so segments may be fully
+   * replicated now (the status says so a cycle later, not a period later), surplus replicas may go,
+   * and a load queue bounded by loadQueueMax can be refilled before it runs dry. The budget still
+   * holds: the cycle waits `budget - 1` times the last one's loop time, as after any cycle.
+   */
+  private cycleSoon(): void {
+    if (this.timer === null) return; // stopped, or not started
+    if (this.running) {
+      this.soonPending = true;
+      return;
+    }
+    const delay = this.soonDelayMs();
+    if (this.dueAt - this.now() > delay) this.schedule(delay);
   }
 
   status(): CoordinatorStatus {
@@ -186,8 +255,11 @@ export class CoordinatorDriver {
     }
     live.at = this.now();
     if (r.loaded) {
+      // A list that differs from the one held (not a new leader's first): loads or drops are done.
+      const changed = live.loadedHash !== null && r.loadedHash !== live.loadedHash;
       live.loaded = new Set(r.loaded);
       live.loadedHash = r.loadedHash;
+      if (changed) this.cycleSoon();
     } else if (r.loadedHash !== live.loadedHash) {
       // It thinks we hold a list we do not (a new leader): ask for it by answering our hash.
       live.loadedHash = null;
@@ -203,11 +275,87 @@ export class CoordinatorDriver {
     }
     for (const [id, n] of Object.entries(r.queryCounts)) live.queries.set(id, (live.queries.get(id) ?? 0) + n);
     this.downSince.delete(workerId);
+    // A newer beat answers the one held before it, as of now (the worker applies the newer answer).
+    this.held.get(workerId)?.release();
+    return this.answer(workerId, r.assignmentsHash);
+  }
 
+  /**
+   * Holds the answer to a heartbeat that carried no new assignments for up to `waitMs` (at most
+   * HEARTBEAT_HOLD_MS_MAX), and answers as soon as a cycle commits a change to the worker's
+   * assignments: a long poll, so assignments reach a worker within a round trip of the decision
+   * instead of at its next beat (a second at the default period). Also answered early by the
+   * worker's next beat, by a lost leadership and by `stop`. Every answer is computed when it is
+   * sent, so it is true as of its version. At most one held beat per worker.
+   *
+   * @example const answer = await driver.hold('w1', driver.onHeartbeat('w1', report)!, report.assignmentsHash, 1000);
+   */
+  hold(workerId: string, answer: HeartbeatAnswer, reportedHash: string, waitMs: number, closed?: AbortSignal): Promise<HeartbeatAnswer> {
+    if (answer.assignments !== undefined || !(waitMs > 0) || this.stopped || this.node.core.role !== 'leader') return Promise.resolve(answer);
+    this.held.get(workerId)?.release();
+    return new Promise<HeartbeatAnswer>((resolve) => {
+      const onClosed = () => {
+        release();
+        this.beatConnectionClosed(workerId);
+      };
+      const release = () => {
+        clearTimeout(timer);
+        closed?.removeEventListener('abort', onClosed);
+        if (this.held.get(workerId) === entry) this.held.delete(workerId);
+        const now = this.node.machine.catalog.worker(workerId) === null ? null : this.answer(workerId, reportedHash);
+        resolve(now ?? answer);
+      };
+      const timer = setTimeout(release, Math.min(waitMs, HEARTBEAT_HOLD_MS_MAX));
+      const entry = { reportedHash, release };
+      this.held.set(workerId, entry);
+      if (closed?.aborted) onClosed();
+      else closed?.addEventListener('abort', onClosed, { once: true });
+    });
+  }
+
+  /**
+   * The connection of a held heartbeat closed before its answer: the worker's process most likely
+   * died (a SIGKILL, a crash), as a live process keeps its sockets open however busy or paused it
+   * is. Its liveness now ends CLOSED_BEAT_GRACE_MS from now instead of heartbeatTimeoutMs after its
+   * beat, unless it beats again meanwhile, and a cycle follows then. Only a worker's own
+   * connection counts (the route passes no signal for a beat a follower relayed).
+   */
+  private beatConnectionClosed(workerId: string): void {
+    const live = this.liveness.get(workerId);
+    if (!live || this.stopped) return;
+    const timeout = this.node.machine.catalog.coordinatorConfig().heartbeatTimeoutMs ?? 5000;
+    const graceMs = Math.min(CLOSED_BEAT_GRACE_MS, timeout);
+    live.at = Math.min(live.at, this.now() - timeout + graceMs);
+    this.log.info({ worker: workerId, graceMs }, 'a held heartbeat\'s connection closed: the worker is down unless it beats again');
+    setTimeout(() => this.cycleSoon(), graceMs + 1).unref();
+  }
+
+  /** Heartbeats held (for tests and the status). */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Answers the held heartbeats of `workers` (those a commit named) whose assignments no longer match what they reported. */
+  private releaseChanged(workers: ReadonlySet<string>): void {
+    const catalog = this.node.machine.catalog;
+    for (const workerId of workers) {
+      const h = this.held.get(workerId);
+      if (h && hashIdSet(catalog.assignments({ workerId }).map((a) => a.segmentId)) !== h.reportedHash) h.release();
+    }
+  }
+
+  private releaseAll(): void {
+    for (const h of [...this.held.values()]) h.release();
+  }
+
+  /** The answer to a worker that holds assignments of hash `reportedHash`, as of now. */
+  private answer(workerId: string, reportedHash: string): HeartbeatAnswer {
+    const catalog = this.node.machine.catalog;
     const ids = catalog.assignments({ workerId }).map((a) => a.segmentId);
     const hash = hashIdSet(ids);
-    const answer: HeartbeatAnswer = { loadedHash: live.loadedHash, assignmentsHash: hash };
-    if (hash === r.assignmentsHash) return answer;
+    const version = [this.node.core.term, ++this.answerSeq] as const;
+    const answer: HeartbeatAnswer = { loadedHash: this.liveness.get(workerId)?.loadedHash ?? null, assignmentsHash: hash, version };
+    if (hash === reportedHash) return answer;
     const assignments: AssignedSegmentInfo[] = [];
     for (const id of ids) {
       const s = catalog.segment(id);
@@ -251,6 +399,7 @@ export class CoordinatorDriver {
   async cycle(): Promise<void> {
     const node = this.node;
     if (node.core.role !== 'leader') {
+      this.releaseAll();
       this.leaderSince = null;
       this.liveness.clear();
       this.downSince.clear();
@@ -324,6 +473,8 @@ export class CoordinatorDriver {
           lastCommit = { ...lastCommit, ok: false, error: (err as Error).message };
         }
       }
+      // Workers waiting in a held heartbeat hear of their new assignments now, not at their next beat.
+      this.busy(() => this.releaseChanged(new Set([...changes.values()].flatMap((c) => [...c.add, ...c.remove]))));
       if (!lastCommit.ok) this.log.warn({ error: lastCommit.error }, 'coordinator decisions not committed; the next cycle plans again');
       else this.log.info({ loads: p.stats.loads, drops: p.stats.drops, moves: p.stats.moves, unavailable: p.stats.unavailable, underReplicated: p.stats.underReplicated }, 'coordinator committed assignments');
     }
