@@ -12,7 +12,7 @@ import type { DeepStorage } from '@cairn/shared/deep-storage';
 import { writeSegment } from '@cairn/shared/segment';
 import { SegmentCache } from './segment-cache.js';
 import type { AssignedSegment } from './segment-cache.js';
-import { SegmentStore } from './segment-store.js';
+import { FRESH_VERIFIED_MS, SegmentStore } from './segment-store.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -95,7 +95,8 @@ t.test('SegmentStore: a corrupt download is retried until deep storage serves th
   const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
   const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
   const ev = events();
-  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: 1 << 30 }, ev.handlers);
+  let clock = 0;
+  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: 1 << 30 }, ev.handlers, () => clock);
   const segs = await Promise.all([0, 1, 2].map((i) => segment(deep, i)));
   const bad = segs[1]!;
   const objectPath = join(deep.root, bad.assigned.location);
@@ -115,7 +116,9 @@ t.test('SegmentStore: a corrupt download is retried until deep storage serves th
   const served = await store.get(bad.assigned.id);
   t.equal(served?.rowCount, 500, 'and served');
 
-  // Bit rot in the cache after the load: the decode refuses it, the file goes, and it is fetched anew.
+  // Bit rot in the cache after the load (past the window in which a fresh download's first decode
+  // trusts the download's check): the decode refuses it, the file goes, and it is fetched anew.
+  clock += FRESH_VERIFIED_MS + 1;
   const victim = segs[2]!;
   const cached = cache.path(victim.assigned.checksum);
   const rotten = readFileSync(cached);
@@ -171,4 +174,37 @@ t.test('SegmentStore: onProgress each time the queue halves from its high point,
   for (let i = 0; i < 12; i++) await finishOne();
   t.same(calls, ['progress at 5', 'progress at 6', 'progress at 3', 'progress at 1', 'drained'], 'then at 6, 3 and 1 left, and drained at 0');
   t.equal(store.loadedIds().length, 17, 'all loaded');
+});
+
+t.test('SegmentStore: the first decode of a file this process just downloaded and verified does not hash it again; every other decode does', async (t) => {
+  const root = t.testdir();
+  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
+  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const ev = events();
+  let clock = 0;
+  // Decoded segments are not kept (a bound of one byte), so every get decodes the file again.
+  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: 1 }, ev.handlers, () => clock);
+  const [a, b] = await Promise.all([0, 1].map((i) => segment(deep, i)));
+  store.reconcile([a!.assigned, b!.assigned]);
+  await ev.until('both to load', () => store.isLoaded(a!.assigned.id) && store.isLoaded(b!.assigned.id));
+
+  t.equal((await store.get(a!.assigned.id))?.rowCount, 500, 'a fresh download is served');
+  t.equal(store.decodesUnhashed, 1, 'its first decode trusted the download\'s check');
+  t.equal((await store.get(a!.assigned.id))?.rowCount, 500);
+  t.equal(store.decodesUnhashed, 1, 'its second decode hashed it');
+
+  clock += FRESH_VERIFIED_MS + 1;
+  const rotten = readFileSync(cache.path(b!.assigned.checksum));
+  rotten[rotten.length - 10] ^= 0x08;
+  writeFileSync(cache.path(b!.assigned.checksum), rotten);
+  t.equal(await store.get(b!.assigned.id), null, 'a first decode later than the window hashes, and refuses a rotten file');
+  t.equal(store.decodesUnhashed, 1);
+
+  // A restart: the files found in the cache were not verified by this process.
+  const again = new SegmentCache(join(root, 'cache'), 1 << 30);
+  again.scan();
+  const restarted = new SegmentStore(again, deep, { loadConcurrencyMax: 2, decodedBytesMax: 1 }, {}, () => clock);
+  restarted.reconcile([a!.assigned]);
+  t.equal((await restarted.get(a!.assigned.id))?.rowCount, 500, 'a cached file is served after a restart');
+  t.equal(restarted.decodesUnhashed, 0, 'after hashing it');
 });

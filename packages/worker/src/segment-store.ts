@@ -3,6 +3,14 @@ import { readSegment } from '@cairn/shared/segment';
 import type { LoadedSegment } from '@cairn/shared';
 import type { AssignedSegment, SegmentCache } from './segment-cache.js';
 
+/**
+ * A file this process downloaded and verified (size and SHA-256 against the catalog) is decoded
+ * without hashing it again if its first decode comes within this long: its bytes were checked as
+ * they were written, and a power loss that could tear it would have ended this process too. Every
+ * other decode checks the checksum (files found at start-up, later decodes, after eviction).
+ */
+export const FRESH_VERIFIED_MS = 60_000;
+
 /** Downloads from deep storage at once, by default (cairn-worker uses it). */
 export const LOAD_CONCURRENCY_DEFAULT = 4;
 
@@ -40,6 +48,10 @@ export class SegmentStore {
   private readonly failures = new Map<string, number>();
   private readonly decoded = new Map<string, { segment: LoadedSegment; bytes: number }>();
   private decodedBytes = 0;
+  /** Checksum -> when this process downloaded and verified it, until its first decode (see FRESH_VERIFIED_MS). */
+  private readonly fresh = new Map<string, number>();
+  /** Decodes that skipped the hash because the download had just checked it (for tests and status). */
+  decodesUnhashed = 0;
   /** The queue length at which onProgress is next due (half the queue's latest high point). */
   private progressAt = 0;
   loadsDone = 0;
@@ -50,6 +62,7 @@ export class SegmentStore {
     private readonly deep: DeepStorage,
     private readonly limits: StoreLimits,
     private readonly events: StoreEvents = {},
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Makes the assigned set exactly `segments`: queues what is missing, drops what is gone. */
@@ -63,6 +76,7 @@ export class SegmentStore {
     // Files of segments no longer assigned (or left from before a restart) go: the cache is bounded.
     void previous;
     for (const c of this.cache.checksums()) if (!checksums.has(c)) void this.cache.remove(c);
+    for (const c of this.fresh.keys()) if (!checksums.has(c)) this.fresh.delete(c);
     for (const s of segments) this.enqueue(s.id);
     this.pump();
     this.progressAt = Math.max(this.progressAt, this.queueLength >> 1);
@@ -106,8 +120,12 @@ export class SegmentStore {
     const s = this.assigned.get(id);
     if (!s || !this.cache.has(s)) return null;
     let segment: LoadedSegment;
+    const verifiedAt = this.fresh.get(s.checksum);
+    this.fresh.delete(s.checksum);
+    const hashed = verifiedAt === undefined || this.now() - verifiedAt > FRESH_VERIFIED_MS;
     try {
-      segment = readSegment(new Uint8Array(await this.cache.read(s)), s.checksum);
+      segment = readSegment(new Uint8Array(await this.cache.read(s)), hashed ? s.checksum : undefined);
+      if (!hashed) this.decodesUnhashed++;
     } catch (err) {
       this.events.onError?.(id, err as Error);
       await this.cache.remove(s.checksum);
@@ -171,6 +189,7 @@ export class SegmentStore {
   private async fetch(s: AssignedSegment): Promise<void> {
     try {
       const bytes = await this.cache.download(s, this.deep);
+      if (this.assigned.has(s.id)) this.fresh.set(s.checksum, this.now());
       this.failures.delete(s.id);
       this.loadsDone++;
       this.bytesLoaded += bytes;
