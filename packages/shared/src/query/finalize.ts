@@ -137,6 +137,30 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
     }
     return 0;
   };
+  // Natural order by one number per row when time rank and dimension ranks pack into one with
+  // the row index (a native sort of a Float64Array: ~10x faster than a comparator's sort of
+  // 100k rows); else by the comparator.
+  const naturalOrder = (items: number[]): number[] => {
+    if (items.length < 64) return items.sort(natural);
+    if (dimCount > 0) ranks();
+    const times = [...new Set(items.map((i) => rows.time[i]!))].sort((a, b) => a - b);
+    const timeRank = new Map(times.map((t, r) => [t, r]));
+    let range = times.length;
+    for (const d of rows.dicts) range *= d.length;
+    if (range * n >= 2 ** 53) return items.sort(natural);
+    const keys = new Float64Array(items.length);
+    const sizes = rows.dicts.map((d) => d.length);
+    for (let k = 0; k < items.length; k++) {
+      const i = items[k]!;
+      let key = times.length === 1 ? 0 : timeRank.get(rows.time[i]!)!;
+      for (let d = 0; d < dimCount; d++) key = key * sizes[d]! + rowRanks[d]![i]!;
+      keys[k] = key * n + i;
+    }
+    keys.sort();
+    const out: number[] = new Array(keys.length);
+    for (let k = 0; k < keys.length; k++) out[k] = keys[k]! % n;
+    return out;
+  };
   let order = Array.from({ length: n }, (_, i) => i);
   if (query.having) {
     const having = compileHaving(query.having, query.dimensions, evaluator);
@@ -154,22 +178,31 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
       const total = (a: number, b: number) => cmp(a, b) || natural(a, b);
       order = end * 4 < order.length ? smallest(order, end, total) : order.sort(total);
     } else {
-      order.sort(natural);
+      order = naturalOrder(order);
     }
     order = order.slice(limitSpec.offset, end);
   } else {
-    order.sort(natural);
+    order = naturalOrder(order);
   }
   const out: DruidResponse = new Array(order.length);
   const names = evaluator.names;
+  const fns = evaluator.fns;
+  const direct = query.postAggregations.length === 0;
   let lastTime = NaN;
   let lastStamp = '';
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!;
     const event: Record<string, JsonValue> = {};
     for (let d = 0; d < dimCount; d++) event[query.dimensions[d]!.outputName] = dimValueAt(rows, d, i);
-    const fin = finOf(i);
-    for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(fin[j]!, rawToJSON);
+    const fin = fins[i];
+    if (fin === undefined && direct) {
+      // Without post-aggregators a row's values are its states finalized: no arrays per row
+      // (with 100k rows they were half of what the response left for the garbage collector).
+      for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(fns[j]!.finalize(rows.states[j]!.get(i)) as RowValue, rawToJSON);
+    } else {
+      const values = fin ?? finOf(i);
+      for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(values[j]!, rawToJSON);
+    }
     const t = rows.time[i]!;
     if (t !== lastTime) {
       lastTime = t;

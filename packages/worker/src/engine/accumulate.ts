@@ -347,10 +347,6 @@ export class SegmentsAccumulator {
     return c > nulls ? this.states[o + L.slot[j]!]! : NaN;
   }
 
-  private countAt(g: number): number {
-    return this.states[g * this.layout.slots]!;
-  }
-
   /** Gives the state's memory back without a partial (the query failed or was cancelled). */
   dispose(): void {
     if (this.done) return;
@@ -363,36 +359,56 @@ export class SegmentsAccumulator {
   /** The partial result of every segment added; the accumulator is spent afterwards. */
   partial(): AggregatePartial {
     if (this.done) throw new Error('SegmentsAccumulator.partial called twice');
+    const L = this.layout;
+    const S = L.slots;
+    const st = this.states;
+    const space = L.space;
     const order = this.bucketTimes.map((_, b) => b).sort((x, y) => this.bucketTimes[x]! - this.bucketTimes[y]!);
-    const keys: number[] = [];
-    const rowTime: number[] = [];
-    const space = this.layout.space;
+    // The rows: keys of groups with rows (every bucket of a zero-filled timeseries), bucket by bucket in time order.
+    let keys = new Int32Array(1024);
+    let times = new Float64Array(1024);
+    let n = 0;
+    const room = (extra: number) => {
+      if (n + extra <= keys.length) return;
+      const cap = Math.max(n + extra, keys.length * 2);
+      const k = new Int32Array(cap);
+      k.set(keys.subarray(0, n));
+      keys = k;
+      const t = new Float64Array(cap);
+      t.set(times.subarray(0, n));
+      times = t;
+    };
     for (const b of order) {
       const time = this.allBucket ? (this.allTime ?? 0) : this.bucketTimes[b]!;
+      const from = n;
       if (!this.grouped) {
-        if (this.countAt(b) === 0 && !this.fill) continue;
-        keys.push(b);
-        rowTime.push(time);
-        continue;
+        if (st[b * S] === 0 && !this.fill) continue;
+        room(1);
+        keys[n++] = b;
+      } else {
+        for (let g = b * space, end = g + space, o = g * S; g < end; g++, o += S) {
+          if (st[o]! > 0) {
+            if (n === keys.length) room(1);
+            keys[n++] = g;
+          }
+        }
+        if (this.query.queryType === 'topN') n = from + this.topN(keys.subarray(from, n));
       }
-      let present: number[] = [];
-      for (let g = b * space, end = g + space; g < end; g++) if (this.countAt(g) > 0) present.push(g);
-      if (this.query.queryType === 'topN') present = this.topN(present);
-      for (const g of present) {
-        keys.push(g);
-        rowTime.push(time);
-      }
+      times.fill(time, from, n);
     }
-    const n = keys.length;
     const time = new WireNumbers(n);
+    time.set(times.subarray(0, n));
     const counts = new WireNumbers(n);
-    for (let r = 0; r < n; r++) {
-      time[r] = rowTime[r]!;
-      counts[r] = this.countAt(keys[r]!);
-    }
+    for (let r = 0; r < n; r++) counts[r] = st[keys[r]! * S]!;
     const aggs = this.terms.map((_, j) => {
       const col = new WireNumbers(n);
-      for (let r = 0; r < n; r++) col[r] = this.stateAt(j, keys[r]!);
+      const slot = L.slot[j]!;
+      const nullSlot = L.nullSlot[j]!;
+      for (let r = 0; r < n; r++) {
+        const o = keys[r]! * S;
+        const c = st[o]!;
+        col[r] = slot < 0 ? c : c > (nullSlot < 0 ? 0 : st[o + nullSlot]!) ? st[o + slot]! : NaN;
+      }
       return col;
     });
     // Dimensions as indexes into per-partial dictionaries of the values used, in first-use order.
@@ -403,8 +419,11 @@ export class SegmentsAccumulator {
       const local = new Int32Array(this.denseN[d]!).fill(-1);
       const used: number[] = [];
       const col = new WireCodes(n);
+      const mult = L.mults[d]!;
+      const cap = L.caps[d]!;
       for (let r = 0; r < n; r++) {
-        const id = this.idAt(keys[r]!, d);
+        // Keys < 2^20: integer division by truncation is exact.
+        const id = (((keys[r]! % space) / mult) | 0) % cap;
         let l = local[id]!;
         if (l < 0) {
           l = local[id] = used.length;
@@ -427,16 +446,19 @@ export class SegmentsAccumulator {
     return this.pool.values[this.densePool[0]![this.idAt(g, 0)]!]!;
   }
 
-  /** The best `max(threshold, minTopNThreshold)` keys of one bucket, by the query's ordering. */
-  private topN(present: number[]): number[] {
+  /**
+   * Moves the best `max(threshold, minTopNThreshold)` keys of one bucket (`present`, a view) to
+   * its front, by the query's ordering; returns how many to keep.
+   */
+  private topN(present: Int32Array): number {
     const q = this.query as AggregatingQuery & { queryType: 'topN' };
     const ordering = topNOrdering(q.metric);
     const depth = topNDepth(q.threshold, q.context.minTopNThreshold);
+    const m = present.length;
     const a = ordering.metric === null ? -1 : q.aggregations.findIndex((x) => x.name === ordering.metric);
     if (ordering.metric !== null && a >= 0 && !q.postAggregations.some((p) => p.name === ordering.metric)) {
       // Numeric orderings keep every value (no previousStop); a typed selection, no object per group.
-      if (present.length <= depth) return present;
-      const m = present.length;
+      if (m <= depth) return m;
       const metric = new Float64Array(m);
       const values: (string | null)[] = new Array(m);
       for (let k = 0; k < m; k++) {
@@ -445,18 +467,24 @@ export class SegmentsAccumulator {
       }
       const idx = Int32Array.from(present, (_, k) => k);
       selectBest(idx, depth, (x, y) => -ordering.compare({ value: values[x]!, metric: nan(metric[x]!) }, { value: values[y]!, metric: nan(metric[y]!) }));
-      return Array.from(idx.subarray(0, depth), (k) => present[k]!);
+      const best = Int32Array.from(idx.subarray(0, depth), (k) => present[k]!);
+      present.set(best);
+      return depth;
     }
     const evaluator = new RowEvaluator(q.aggregations, q.postAggregations);
-    const kept = present.filter((g) => ordering.keep(this.valueOf(g)));
-    if (kept.length <= depth) return kept;
-    const candidates: (TopNCandidate & { g: number })[] = kept.map((g) => ({
-      g,
-      value: this.valueOf(g),
-      metric: ordering.metric === null ? null : evaluator.metric(this.terms.map((_, j) => nan(this.stateAt(j, g))), ordering.metric),
-    }));
-    candidates.sort((x, y) => ordering.compare(x, y));
-    return candidates.slice(0, depth).map((c) => c.g);
+    const kept = Array.from(present).filter((g) => ordering.keep(this.valueOf(g)));
+    let out = kept;
+    if (kept.length > depth) {
+      const candidates: (TopNCandidate & { g: number })[] = kept.map((g) => ({
+        g,
+        value: this.valueOf(g),
+        metric: ordering.metric === null ? null : evaluator.metric(this.terms.map((_, j) => nan(this.stateAt(j, g))), ordering.metric),
+      }));
+      candidates.sort((x, y) => ordering.compare(x, y));
+      out = candidates.slice(0, depth).map((c) => c.g);
+    }
+    present.set(out);
+    return out.length;
   }
 }
 
