@@ -28,9 +28,16 @@ import {
 } from '@cairn/shared';
 import { codeHistogram, type Columns } from './columns.js';
 import { chunkRows } from './execution.js';
+import { invertedIndex, lowerBoundRows } from './inverted-index.js';
 
 /** A code table matching at most this share of a segment's rows selects with a branch (see `CodeTableFilter`). */
 export const branchyShareMax = 0.1;
+
+/**
+ * A code table (or an `or` of them) matching at most this share of a segment's rows selects
+ * from the column's inverted index (see `PostingsFilter`) instead of testing every row.
+ */
+export const postingsShareMax = 0.25;
 
 /** A compiled filter over rows of one segment. Ranges [lo, hi) are at most `chunkRows` long. */
 export interface RowFilter {
@@ -197,6 +204,115 @@ export class CodeRangeFilter implements RowFilter {
     const a = this.first;
     const w = this.width;
     for (let i = lo; i < hi; i++) mask[i - lo]! |= ((codes[i]! - a) >>> 0) < w ? 1 : 0;
+  }
+}
+
+/** Rows of [lo, hi) whose bit is set, in order, into `sel`; returns their number. */
+function collectBits(bits: Uint32Array, lo: number, hi: number, sel: Int32Array): number {
+  if (hi <= lo) return 0;
+  let n = 0;
+  const wFirst = lo >>> 5;
+  const wLast = (hi - 1) >>> 5;
+  for (let w = wFirst; w <= wLast; w++) {
+    let x = bits[w]!;
+    if (x === 0) continue;
+    const base = w << 5;
+    if (w === wFirst) x &= -1 << (lo & 31);
+    if (w === wLast && hi - base < 32) x &= (1 << (hi - base)) - 1;
+    while (x !== 0) {
+      const low = x & -x;
+      sel[n++] = base + 31 - Math.clz32(low);
+      x ^= low;
+    }
+  }
+  return n;
+}
+
+/**
+ * The rows of a few dictionary codes (of one column, or of several under an `or`), read from
+ * the columns' inverted indexes instead of testing every row: each code's rows are a sorted
+ * span of its index. One span is already the selection (a chunk's part is found by binary
+ * search and copied); several are marked once into a bitset of the segment's rows, read a chunk
+ * at a time. Refining a selection, and `and` into a mask, test each row's code against the
+ * tables (`probe`): that costs one lookup per row given, as a scan would.
+ */
+export class PostingsFilter implements RowFilter {
+  /** Lazily, for several spans: bit i is set when row i matches. */
+  private bits: Uint32Array | null = null;
+  constructor(
+    /** Per span: the index's rows array and the span's [from, to) in it. */
+    readonly spanRows: readonly Int32Array[],
+    readonly spanFrom: readonly number[],
+    readonly spanTo: readonly number[],
+    /** Rows of the segment. */
+    readonly rowCount: number,
+    /** Rows that match (the spans' total length). */
+    readonly matched: number,
+    /** The same rows by code lookups, for `refine` and `and`. */
+    readonly probe: RowFilter,
+  ) {}
+  private bitset(): Uint32Array {
+    if (this.bits) return this.bits;
+    const bits = new Uint32Array((this.rowCount + 31) >>> 5);
+    for (let s = 0; s < this.spanRows.length; s++) {
+      const rows = this.spanRows[s]!;
+      for (let k = this.spanFrom[s]!, to = this.spanTo[s]!; k < to; k++) {
+        const r = rows[k]!;
+        bits[r >>> 5]! |= 1 << (r & 31);
+      }
+    }
+    return (this.bits = bits);
+  }
+  select(lo: number, hi: number, sel: Int32Array): number {
+    if (this.spanRows.length !== 1) return collectBits(this.bitset(), lo, hi, sel);
+    const rows = this.spanRows[0]!;
+    const to = this.spanTo[0]!;
+    const a = lowerBoundRows(rows, lo, this.spanFrom[0]!, to);
+    const b = lowerBoundRows(rows, hi, a, to);
+    sel.set(rows.subarray(a, b));
+    return b - a;
+  }
+  refine(sel: Int32Array, n: number): number {
+    return this.probe.refine(sel, n);
+  }
+  /** Sets `mask[i - lo]` for the matching rows i of [lo, hi) (leaves the others). */
+  private mark(lo: number, hi: number, mask: Uint8Array): void {
+    if (this.spanRows.length !== 1) {
+      const bits = this.bitset();
+      if (hi <= lo) return;
+      const wFirst = lo >>> 5;
+      const wLast = (hi - 1) >>> 5;
+      for (let w = wFirst; w <= wLast; w++) {
+        let x = bits[w]!;
+        if (x === 0) continue;
+        const base = w << 5;
+        if (w === wFirst) x &= -1 << (lo & 31);
+        if (w === wLast && hi - base < 32) x &= (1 << (hi - base)) - 1;
+        while (x !== 0) {
+          const low = x & -x;
+          mask[base + 31 - Math.clz32(low) - lo] = 1;
+          x ^= low;
+        }
+      }
+      return;
+    }
+    const rows = this.spanRows[0]!;
+    const to = this.spanTo[0]!;
+    for (let k = lowerBoundRows(rows, lo, this.spanFrom[0]!, to); k < to; k++) {
+      const r = rows[k]!;
+      if (r >= hi) break;
+      mask[r - lo] = 1;
+    }
+  }
+  write(lo: number, hi: number, mask: Uint8Array): void {
+    mask.fill(0, 0, hi - lo);
+    this.mark(lo, hi, mask);
+  }
+  and(lo: number, hi: number, mask: Uint8Array): void {
+    this.probe.and(lo, hi, mask);
+  }
+  or(lo: number, hi: number, mask: Uint8Array): void {
+    this.mark(lo, hi, mask);
   }
 }
 
@@ -605,7 +721,62 @@ function simplifyJunction(kind: 'and' | 'or', input: Compiled[]): Compiled {
   return { kind, parts: simplified };
 }
 
-function build(c: Compiled, scratch: Scratch, depth: number): RowFilter {
+/**
+ * A code table as a selection from its column's inverted index, when the column's histogram
+ * says it matches at most `postingsShareMax` of the rows and the index fits in its bound; else
+ * null. A table matching no row of the segment is the constant false.
+ */
+function postingsOf(codes: Int32Array, table: Uint8Array, probe: RowFilter, shareMax: number): RowFilter | null {
+  const h = codeHistogram(codes, table.length - 1);
+  let matched = 0;
+  for (let c = 0; c < h.length; c++) if (table[c]) matched += h[c]!;
+  if (matched === 0) return new ConstFilter(false);
+  if (matched > shareMax * codes.length) return null;
+  const index = invertedIndex(codes, table.length - 1);
+  if (index === null) return null;
+  const spanRows: Int32Array[] = [];
+  const spanFrom: number[] = [];
+  const spanTo: number[] = [];
+  // Slot c of the table (code c - 1) is rows[offsets[c] .. offsets[c + 1]).
+  for (let c = 0; c < table.length; c++) {
+    if (!table[c] || h[c] === 0) continue;
+    spanRows.push(index.rows);
+    spanFrom.push(index.offsets[c]!);
+    spanTo.push(index.offsets[c + 1]!);
+  }
+  return new PostingsFilter(spanRows, spanFrom, spanTo, codes.length, matched, probe);
+}
+
+/**
+ * An `or` of postings selections (of any columns) whose rows together stay under
+ * `postingsShareMax` becomes one: its spans' union, marked into one bitset.
+ */
+function unionOfPostings(parts: readonly RowFilter[], probe: RowFilter, shareMax: number): RowFilter | null {
+  if (!parts.every((p): p is PostingsFilter => p instanceof PostingsFilter)) return null;
+  const ps = parts as readonly PostingsFilter[];
+  const rowCount = ps[0]!.rowCount;
+  const matched = ps.reduce((a, p) => a + p.matched, 0);
+  if (matched > shareMax * rowCount) return null;
+  return new PostingsFilter(
+    ps.flatMap((p) => p.spanRows),
+    ps.flatMap((p) => p.spanFrom),
+    ps.flatMap((p) => p.spanTo),
+    rowCount,
+    matched,
+    probe,
+  );
+}
+
+/** Under `and`: postings selections first, fewest rows first (the first part selects, the others refine). */
+function selectiveFirst(parts: RowFilter[]): RowFilter[] {
+  const rows = (p: RowFilter) => (p instanceof PostingsFilter ? p.matched : Infinity);
+  return parts
+    .map((p, i) => ({ p, i }))
+    .sort((x, y) => rows(x.p) - rows(y.p) || x.i - y.i)
+    .map((x) => x.p);
+}
+
+function build(c: Compiled, scratch: Scratch, depth: number, shareMax: number): RowFilter {
   switch (c.kind) {
     case 'const':
       return new ConstFilter(c.value);
@@ -613,6 +784,8 @@ function build(c: Compiled, scratch: Scratch, depth: number): RowFilter {
       return c.node;
     case 'table': {
       const t = c.table;
+      const postings = postingsOf(c.codes, t, new CodeTableFilter(c.codes, t), shareMax);
+      if (postings) return postings;
       if (t.length >= rangeTableMin) {
         const first = t.indexOf(1);
         const last = t.lastIndexOf(1);
@@ -622,17 +795,30 @@ function build(c: Compiled, scratch: Scratch, depth: number): RowFilter {
       }
       return new CodeTableFilter(c.codes, t);
     }
-    case 'and':
-      return new AndFilter(c.parts.map((p) => build(p, scratch, depth + 1)), scratch, depth);
-    case 'or':
-      return new OrFilter(c.parts.map((p) => build(p, scratch, depth + 1)), scratch, depth);
+    case 'and': {
+      const parts = c.parts.map((p) => build(p, scratch, depth + 1, shareMax));
+      if (parts.some((p) => selectsNone(p))) return new ConstFilter(false);
+      return new AndFilter(selectiveFirst(parts), scratch, depth);
+    }
+    case 'or': {
+      const parts = c.parts.map((p) => build(p, scratch, depth + 1, shareMax)).filter((p) => !selectsNone(p));
+      if (parts.length === 0) return new ConstFilter(false);
+      if (parts.length === 1) return parts[0]!;
+      const or = new OrFilter(parts, scratch, depth);
+      return unionOfPostings(parts, or, shareMax) ?? or;
+    }
   }
 }
 
+export interface RowFilterOptions {
+  /** Overrides `postingsShareMax` (tests force or forbid the inverted-index path with 1 and 0). */
+  postingsShareMax?: number;
+}
+
 /** Compiles a filter for one segment; `null` (no filter) selects every row. */
-export function compileRowFilter(filter: Filter | null, columns: Columns): RowFilter {
+export function compileRowFilter(filter: Filter | null, columns: Columns, options: RowFilterOptions = {}): RowFilter {
   if (filter === null) return new ConstFilter(true);
-  return build(compileTree(filter, false, columns), new Scratch(), 0);
+  return build(compileTree(filter, false, columns), new Scratch(), 0, options.postingsShareMax ?? postingsShareMax);
 }
 
 /** Whether a compiled filter selects every row (so the engine can skip selection). */
