@@ -31,3 +31,21 @@ t.test('progress: stale rejections are ignored, probing backs off to the hint', 
   pr.becomeProbe();
   t.equal(pr.next, 21, 'after a snapshot, probing starts right after it');
 });
+
+t.test('progress: a rejection in replicate state probes from the hint, not from match', async (t) => {
+  // After a leadership transfer `next` is a guess with nothing acknowledged (match 0): going
+  // back to match + 1 would resend the whole log, or a snapshot once it is compacted.
+  const pr = new Progress(101, 4, false);
+  pr.becomeReplicate();
+  pr.next = 101;
+  pr.inflights.add(101);
+  t.ok(pr.maybeDecrTo(100, 97), 'the append after 100 was rejected; the follower may match up to 97');
+  t.equal(pr.state, 'probe');
+  t.equal(pr.next, 98);
+  t.equal(pr.inflights.count, 0, 'nothing is counted in flight any more');
+  t.notOk(pr.maybeDecrTo(101, 97), 'a rejection of a later pipelined append is stale once probing');
+  pr.maybeUpdate(50);
+  pr.becomeReplicate();
+  t.ok(pr.maybeDecrTo(60, 200), 'a hint past the rejected index is capped by it');
+  t.equal(pr.next, 60);
+});

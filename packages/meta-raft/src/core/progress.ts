@@ -110,12 +110,16 @@ export class Progress {
 
   /**
    * Handles a rejected append of the entry after `rejected`. `hint` is the leader's best guess of
-   * the last index where the logs may match. False if the rejection is stale.
+   * the last index where the logs may match. False if the rejection is stale. A rejection in
+   * replicate state goes back to probing.
    */
   maybeDecrTo(rejected: number, hint: number): boolean {
     if (this.state === 'replicate') {
       if (rejected <= this.match) return false;
-      this.next = this.match + 1;
+      // Back to probing, from the hint when it is past what is known to match: `next` may have
+      // been a guess (after a leadership transfer) with nothing acknowledged yet.
+      this.becomeProbe();
+      this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1);
       return true;
     }
     if (this.next - 1 !== rejected) return false;

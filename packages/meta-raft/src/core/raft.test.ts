@@ -72,3 +72,129 @@ t.test('followers refuse proposals and leaders bound uncommitted bytes', async (
   const over = leader.propose(new Uint8Array(8));
   t.same(over.ok ? 'ok' : over.error, 'overloaded', 'beyond the bound: refused, not queued');
 });
+
+/** Three bootstrapped cores, their first Ready done. */
+function group(ids: readonly string[]): Map<string, RaftCore> {
+  const cores = new Map(ids.map((id) => [id, RaftCore.bootstrap(cfg(id), ids)]));
+  for (const c of cores.values()) {
+    c.ready();
+    c.advance();
+  }
+  return cores;
+}
+
+/** Runs every Ready (persist is instant here) and delivers its messages (but those `cut`), until nothing is left. */
+function settle(cores: Map<string, RaftCore>, cut: (m: Message) => boolean = () => false): void {
+  for (let round = 0; round < 1000; round++) {
+    const msgs: Message[] = [];
+    for (const c of cores.values()) {
+      if (!c.hasReady()) continue;
+      msgs.push(...c.ready().messages);
+      c.advance();
+    }
+    if (msgs.length === 0) return;
+    for (const m of msgs) if (!cut(m)) cores.get(m.to)?.step(m);
+  }
+  throw new Error('did not settle');
+}
+
+/** Ticks `id` until it leads (the others only answer). */
+function elect(cores: Map<string, RaftCore>, id: string, cut?: (m: Message) => boolean): RaftCore {
+  const core = cores.get(id)!;
+  for (let i = 0; i < 50 && core.role !== 'leader'; i++) {
+    core.tick();
+    settle(cores, cut);
+  }
+  if (core.role !== 'leader') throw new Error(`${id} was not elected`);
+  return core;
+}
+
+/** The indexes of the entries `rd` sends to `to` in appends. */
+function carried(rd: { messages: readonly Message[] }, to: string): number[] {
+  return rd.messages.filter((m) => m.type === 'append' && m.to === to).flatMap((m) => m.entries.map((e) => e.index));
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+t.test('leader transfer: the candidate\'s votes leave before its fsync; the new leader streams to the old one at once', async (t) => {
+  const cores = group(['a', 'b', 'c']);
+  const a = elect(cores, 'a');
+  const b = cores.get('b')!;
+  t.ok(a.propose(bytes('before')).ok);
+  settle(cores);
+
+  t.ok(a.transferLeader('b'));
+  const handover = a.ready();
+  a.advance();
+  const timeoutNow = handover.messages.find((m) => m.type === 'timeout-now');
+  t.ok(timeoutNow, 'TimeoutNow to the caught-up target');
+  b.step(timeoutNow!);
+  const campaign = b.ready();
+  b.advance();
+  t.equal(b.role, 'candidate');
+  t.ok(campaign.hardState && campaign.mustSync, 'the new term and vote are synced');
+  t.ok(campaign.sendBeforePersist, 'the vote requests may leave while they are written');
+  const replies = new Map<string, Message[]>();
+  for (const m of campaign.messages) {
+    const voter = cores.get(m.to)!;
+    voter.step(m);
+    const rd = voter.ready();
+    voter.advance();
+    t.notOk(rd.sendBeforePersist, `${m.to}'s granted vote waits for its disk`);
+    replies.set(m.to, [...rd.messages]);
+  }
+  // c's vote elects b; the old leader's is still on its way.
+  for (const m of replies.get('c')!) b.step(m);
+  t.equal(b.role, 'leader');
+  // A write that waited for the election goes in right away, before the first Ready.
+  const p = b.propose(bytes('first write'));
+  t.ok(p.ok);
+  const rd = b.ready();
+  b.advance();
+  t.ok(p.ok && carried(rd, 'a').includes(p.index), 'the old leader gets the write with the empty entry (no probe round trip first)');
+  t.ok(p.ok && carried(rd, 'c').includes(p.index), 'so does the voter, which said where its log ends');
+  for (const m of rd.messages) cores.get(m.to)!.step(m);
+  for (const m of replies.get('a')!) b.step(m);
+  settle(cores);
+  for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write`);
+});
+
+t.test('a new leader streams to each voter from where the voter said its log ends: a voter that is behind gets what it misses in the first append', async (t) => {
+  const cores = group(['a', 'b', 'c']);
+  const a = elect(cores, 'a');
+  t.ok(a.propose(bytes('everyone')).ok);
+  settle(cores);
+  // c hears nothing for a while: a and b go on without it.
+  const cutC = (m: Message) => m.to === 'c' || m.from === 'c';
+  for (let i = 0; i < 3; i++) t.ok(a.propose(bytes(`without c ${i}`)).ok);
+  settle(cores, cutC);
+  const c = cores.get('c')!;
+  const b = cores.get('b')!;
+  t.ok(c.log.lastIndex() < b.log.lastIndex(), `c is behind (${c.log.lastIndex()} < ${b.log.lastIndex()})`);
+  const behind = c.log.lastIndex();
+  // a goes away; b campaigns and c votes for it (b's log is more up to date). Run the campaign
+  // one Ready at a time, so that b's first Ready as leader can be inspected.
+  cores.delete('a');
+  for (let i = 0; i < 200 && b.role !== 'leader'; i++) {
+    // Both tick (c's lease from a must run out before it votes); only b can win.
+    if (b.role === 'follower') b.tick();
+    if (c.role === 'follower') c.tick();
+    const msgs: Message[] = [];
+    for (const core of cores.values()) {
+      if (!core.hasReady()) continue;
+      msgs.push(...core.ready().messages);
+      core.advance();
+    }
+    for (const m of msgs) cores.get(m.to)?.step(m);
+  }
+  t.equal(b.role, 'leader', 'b won with c\'s vote');
+  const p = b.propose(bytes('first write'));
+  const rd = b.ready();
+  b.advance();
+  const toC = carried(rd, 'c');
+  t.equal(toC[0], behind + 1, 'the first append to c starts right after c\'s last entry, not with a probe at b\'s');
+  t.ok(p.ok && toC.includes(p.index), 'and carries the write too');
+  for (const m of rd.messages) cores.get(m.to)?.step(m);
+  settle(cores);
+  t.ok(p.ok && b.log.committed >= p.index && c.log.committed >= p.index, 'committed on b and c');
+});

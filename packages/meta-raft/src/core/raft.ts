@@ -120,6 +120,10 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
   private leadTransferee: NodeId = NONE;
+  /** As a candidate of a leadership transfer: the leader that sent TimeoutNow. */
+  private transferFrom: NodeId = NONE;
+  /** As a candidate: where the log of each voter that granted its vote ends. */
+  private voterLogEnds = new Map<NodeId, { index: number; term: number }>();
   /** Index of the newest conf change this leader appended; another waits until it is applied. */
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
@@ -220,7 +224,9 @@ export class RaftCore {
         const respType: MessageType = m.type === 'vote' ? 'vote-resp' : 'pre-vote-resp';
         if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
           // A granted pre-vote answers in the candidate's future term so the candidate counts it.
-          this.send({ ...emptyMessage(respType, this.id, m.from, m.term) });
+          // A granted vote says where our log ends, so a new leader can stream to us at once.
+          const logEnd = m.type === 'vote' ? { index: this.log.lastIndex(), logTerm: this.log.lastTerm() } : {};
+          this.send({ ...emptyMessage(respType, this.id, m.from, m.term), ...logEnd });
           if (m.type === 'vote') {
             this.electionElapsed = 0;
             this.vote = m.from;
@@ -371,7 +377,9 @@ export class RaftCore {
       readStates: this.readStates,
       droppedReads: this.droppedReads,
       mustSync: entries.length > 0 || termOrVoteChanged || this.log.unstableSnapshot !== null,
-      sendBeforePersist: this.role === 'leader' && !termOrVoteChanged && this.log.unstableSnapshot === null,
+      sendBeforePersist: this.log.unstableSnapshot === null && (
+        (this.role === 'leader' && !termOrVoteChanged) ||
+        ((this.role === 'candidate' || this.role === 'pre-candidate') && this.msgs.every((m) => m.type === 'vote' || m.type === 'pre-vote'))),
     };
     this.msgs = [];
     this.readStates = [];
@@ -447,6 +455,8 @@ export class RaftCore {
 
   private becomeLeader(): void {
     assert(this.role === 'candidate', 'only a candidate becomes leader');
+    const transferFrom = this.transferFrom;
+    const voterLogEnds = this.voterLogEnds;
     this.reset(this.term);
     this.role = 'leader';
     this.lead = this.id;
@@ -455,6 +465,18 @@ export class RaftCore {
     self.recentActive = true;
     // Conservatively assume a conf change may be in the uncommitted tail.
     this.pendingConfIndex = this.log.lastIndex();
+    // Voters said where their logs end: stream to them from there (see `streamFromVote`).
+    for (const [id, end] of voterLogEnds) this.streamFromVote(id, end.index, end.term);
+    // Elected by a leadership transfer: the old leader stopped taking proposals and had our log up
+    // to its last index when it sent TimeoutNow, so its log most likely ends where ours does,
+    // even when its vote has not arrived yet. Stream to it at once too: the empty entry and the
+    // writes that follow it leave together, and the first of them commits in one round trip. A
+    // wrong guess costs one rejection, whose hint then says where to probe.
+    const old = transferFrom !== NONE ? this.progress.get(transferFrom) : undefined;
+    if (old && !old.isLearner && old.state === 'probe') {
+      old.becomeReplicate();
+      old.next = this.log.lastIndex() + 1;
+    }
     // The empty entry of its own term lets the leader commit everything before it (Figure 8).
     this.appendEntry('normal', new Uint8Array(0));
     this.broadcastAppend();
@@ -470,6 +492,8 @@ export class RaftCore {
     this.heartbeatElapsed = 0;
     this.randomizedElectionTicks = this.cfg.electionTicks + this.prng.int(this.cfg.electionTicks);
     this.leadTransferee = NONE;
+    this.transferFrom = NONE;
+    this.voterLogEnds = new Map();
     this.votes = new Map();
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
@@ -587,10 +611,7 @@ export class RaftCore {
         if (m.reject) {
           let hint = m.rejectHint;
           if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
-          if (pr.maybeDecrTo(m.index, hint)) {
-            if (pr.state === 'replicate') pr.becomeProbe();
-            this.sendAppend(m.from);
-          }
+          if (pr.maybeDecrTo(m.index, hint)) this.sendAppend(m.from);
           return;
         }
         const wasPaused = pr.isPaused();
@@ -613,6 +634,12 @@ export class RaftCore {
         if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
         return;
       }
+      case 'vote-resp':
+        // A vote that came after we had won: it still says where that voter's log ends.
+        if (!m.reject && this.streamFromVote(m.from, m.index, m.logTerm)) {
+          while (this.maybeSendAppend(m.from, false)) { /* bounded by inflightAppendsMax */ }
+        }
+        return;
       case 'heartbeat-resp': {
         if (!pr) return;
         pr.recentActive = true;
@@ -646,6 +673,7 @@ export class RaftCore {
       case 'vote-resp':
       case 'pre-vote-resp': {
         if (m.type !== respType) return;
+        if (m.type === 'vote-resp' && !m.reject) this.voterLogEnds.set(m.from, { index: m.index, term: m.logTerm });
         const result = this.poll(m.from, !m.reject);
         if (result === 'won') {
           if (this.role === 'pre-candidate') this.campaign('vote', false);
@@ -681,6 +709,7 @@ export class RaftCore {
       case 'timeout-now':
         // The leader hands over: campaign at once, skipping pre-vote and the lease.
         this.campaignIfAllowed(true);
+        if (this.role === 'candidate') this.transferFrom = m.from;
         return;
       case 'read-index-resp':
         this.readStates.push({ index: m.index, context: m.context });
@@ -752,6 +781,23 @@ export class RaftCore {
     const entry = this.appendEntry(type, data);
     this.broadcastAppend();
     return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
+   * A voter that granted this leader its vote said its log ends at (`index`, `term`). If this
+   * leader holds that entry, the voter's log matches its own up to there (Log Matching), and it
+   * stays so until the voter hears from this leader: having voted in this term, it takes appends
+   * from no older leader. So stream to it from there at once instead of probing first. Only
+   * `next` is set (`match` still comes from acknowledgements); a voter that said nothing
+   * (index 0, an older build) is probed as before.
+   */
+  private streamFromVote(id: NodeId, index: number, term: number): boolean {
+    const pr = this.progress.get(id);
+    if (!pr || id === this.id || pr.isLearner || pr.state !== 'probe' || pr.match > 0) return false;
+    if (index <= 0 || index > this.log.lastIndex() || this.log.term(index) !== term) return false;
+    pr.becomeReplicate();
+    pr.next = index + 1;
+    return true;
   }
 
   private refuse(error: ProposeError, message: string): ProposeResult {

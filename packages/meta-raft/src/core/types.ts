@@ -124,11 +124,14 @@ export interface Ready {
   readonly mustSync: boolean;
   /**
    * The messages do not depend on this Ready being on disk: a leader's appends, heartbeats and
-   * read confirmations in a term and vote persisted earlier. Sending them while the entries are
-   * written overlaps the leader's fsync with its followers' (Raft thesis 10.2.1). It stays safe
-   * because the leader counts its own copy toward a commit only in a later Ready, once the
-   * driver has finished this one's write. Anything a follower or candidate says (acks, votes)
-   * must wait for the disk.
+   * read confirmations in a term and vote persisted earlier, or a candidate's vote requests (and
+   * nothing else). Sending them while the entries are written overlaps the leader's fsync with
+   * its followers' (Raft thesis 10.2.1), and a candidate's fsync of its term and vote with its
+   * voters' (etcd-io/raft sends MsgVote before the HardState is synced, too). It stays safe
+   * because the leader counts its own copy toward a commit, and a candidate its own vote toward
+   * winning, only in a later Ready, once the driver has finished this one's write: every reply it
+   * needs is stepped after `advance()`. Anything that answers a peer (acks, granted votes) must
+   * wait for the disk.
    */
   readonly sendBeforePersist: boolean;
 }

@@ -25,7 +25,8 @@ export type FaultKind =
   | 'crash-leader'
   | 'pause'
   | 'skew'
-  | 'replace-node';
+  | 'replace-node'
+  | 'transfer-leader';
 
 export interface SimConfig {
   readonly seed: number;
@@ -49,7 +50,7 @@ export const NO_FAULTS: FaultProfile = {
   gapMsMax: 1000,
   weights: {
     partition: 0, 'isolate-leader': 0, asymmetric: 0, clog: 0, heal: 0,
-    crash: 0, 'crash-leader': 0, pause: 0, skew: 0, 'replace-node': 0,
+    crash: 0, 'crash-leader': 0, pause: 0, skew: 0, 'replace-node': 0, 'transfer-leader': 0,
   },
   downMsMax: 1000,
 };
@@ -93,23 +94,22 @@ export function configFromSeed(seed: number): SimConfig {
     spikeMsMax: r.between(20, 400),
   };
   const weight = () => r.pick([0, 1, 2, 3]);
-  const faults: FaultProfile = {
-    gapMsMin: 30,
-    gapMsMax: r.between(100, 700),
-    weights: {
-      partition: weight(),
-      'isolate-leader': weight(),
-      asymmetric: weight(),
-      clog: weight(),
-      heal: 2,
-      crash: weight(),
-      'crash-leader': weight(),
-      pause: weight(),
-      skew: weight(),
-      'replace-node': r.pick([0, 0, 1]),
-    },
-    downMsMax: r.between(100, 3000),
+  const gapMsMax = r.between(100, 700);
+  const weights = {
+    partition: weight(),
+    'isolate-leader': weight(),
+    asymmetric: weight(),
+    clog: weight(),
+    heal: 2,
+    crash: weight(),
+    'crash-leader': weight(),
+    pause: weight(),
+    skew: weight(),
+    'replace-node': r.pick([0, 0, 1]),
   };
+  const downMsMax = r.between(100, 3000);
+  // Drawn after the draws above (added later), so they kept their values for every seed.
+  const faults: FaultProfile = { gapMsMin: 30, gapMsMax, weights: { ...weights, 'transfer-leader': weight() }, downMsMax };
   return {
     seed,
     nodes,

@@ -33,7 +33,7 @@ const config: SimConfig = {
     ],
     weights: {
       partition: 2, 'isolate-leader': 2, asymmetric: 1, clog: 1, heal: 3,
-      crash: 1, 'crash-leader': 2, pause: 1, skew: 1, 'replace-node': 1,
+      crash: 1, 'crash-leader': 2, pause: 1, skew: 1, 'replace-node': 1, 'transfer-leader': 1,
     },
   },
 };

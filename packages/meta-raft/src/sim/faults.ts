@@ -9,7 +9,8 @@ const REPLACE_ATTEMPTS_MAX = 400;
 /**
  * Injects the seed's mix of faults during the safety phase: partitions (symmetric, isolating the
  * leader, one-directional), clogged links, crashes that lose unsynced writes, pauses (a SIGSTOP'd
- * process), skewed clocks, and replacing a member by a fresh node through membership changes.
+ * process), skewed clocks, replacing a member by a fresh node through membership changes, and
+ * leadership transfers.
  */
 export class FaultInjector {
   private active = false;
@@ -139,6 +140,18 @@ export class FaultInjector {
       case 'replace-node':
         this.replaceNode();
         return;
+      case 'transfer-leader': {
+        // An operator (or a SIGTERM'd leader) hands leadership to another voter, live or not.
+        const leader = sim.leader();
+        if (!leader) return;
+        const others = leader.core!.conf.voters.filter((id) => id !== leader.id);
+        if (others.length === 0) return;
+        const target = r.pick(others);
+        leader.admin((core) => {
+          if (core.transferLeader(target)) sim.trace(`operator: ${leader.id} transfers leadership to ${target}`);
+        });
+        return;
+      }
     }
   }
 
