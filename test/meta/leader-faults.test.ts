@@ -3,7 +3,7 @@
 // test records a client history throughout and checks it for linearizability at the end.
 import t from 'tap';
 import { api, MetaCluster } from '../lib/meta-cluster.js';
-import { waitFor } from '../lib/processes.js';
+import { signal, waitFor } from '../lib/processes.js';
 import { checkLinearizable, startHistory } from '../lib/scenario.js';
 
 t.test('SIGSTOP of the leader: the others elect a new one; after SIGCONT the old leader rejoins as a follower without an election', async (t) => {
@@ -81,4 +81,40 @@ t.test('SIGTERM of the leader: it hands leadership over (term + 1) and exits 0; 
   t.pass('writes continue after the handover');
 
   await checkLinearizable(t, history);
+});
+
+t.test('SIGTERM of the leader: writes that reach it while it hands over are held, then relayed to the new leader, not refused', async (t) => {
+  const cluster = await MetaCluster.start(t);
+  const before = await cluster.waitLeaderStatus();
+  const followers = cluster.ids.filter((id) => id !== before.id);
+  // With both followers stopped, the handover cannot finish until they continue: writes that
+  // arrive meanwhile meet a leader that is transferring (it used to refuse them with NOT_LEADER).
+  for (const id of followers) cluster.pause(id);
+  signal(cluster.proc(before.id), 'SIGTERM');
+  await waitFor(`${before.id} to start its handover`, 10_000, () => (/"shutting down"/.test(cluster.logTail(before.id, 20)) ? true : undefined), 5);
+  const writes = [0, 1, 2].map((i) => api(cluster.url(before.id), '/v3/kv/put', {
+    body: { key: Buffer.from(`during-handover-${i}`).toString('base64'), value: Buffer.from(`v${i}`).toString('base64') },
+    timeoutMs: 20_000,
+  }));
+  const early: string[] = [];
+  for (const w of writes) void w.then((r) => early.push(`HTTP ${r.status} ${JSON.stringify(r.body)}`), () => undefined);
+  await waitFor(`${before.id} to hold the three writes`, 10_000, async () => {
+    if (early.length > 0) throw new Error(`a write was answered while the handover could not finish: ${early[0]}`);
+    return (await cluster.metric(before.id, 'cairn_raft_writes_held')) === 3 ? true : undefined;
+  }, 5);
+  t.pass('the transferring leader holds the writes instead of refusing them');
+  for (const id of followers) cluster.resume(id);
+
+  for (const [i, w] of (await Promise.all(writes)).entries()) {
+    t.equal(w.status, 200, `write ${i} accepted: ${JSON.stringify(w.body)}`);
+    t.ok(Number(w.body?.header?.raft_term) > before.term, `in the new leader's term (${w.body?.header?.raft_term} > ${before.term})`);
+    t.ok(followers.includes(w.headers.get('x-cairn-forwarded-by') ?? ''), `relayed to the new leader (${w.headers.get('x-cairn-forwarded-by')})`);
+  }
+  t.ok(await cluster.waitExit(before.id, 20_000), `${before.id} exited`);
+  t.equal(cluster.proc(before.id).exitCode, 0, `${before.id} exited 0`);
+  const after = await cluster.waitLeaderStatus(followers);
+  for (let i = 0; i < 3; i++) {
+    const r = await api(cluster.url(after.id), '/v3/kv/range', { body: { key: Buffer.from(`during-handover-${i}`).toString('base64') } });
+    t.equal(Buffer.from(r.body?.kvs?.[0]?.value ?? '', 'base64').toString(), `v${i}`, `write ${i} is there, once`);
+  }
 });

@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     },
   });
   await node.start();
+  metrics.heldWrites = () => node?.heldWrites() ?? 0;
 
   const coordinator = new CoordinatorDriver(node, log);
   coordinator.onCycle = (s) => metrics.onCoordinatorCycle(s);

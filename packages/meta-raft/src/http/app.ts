@@ -61,7 +61,7 @@ export function buildApp(deps: ServerDeps): OpenAPIHono {
     if (tokenMatches(auth, deps.config.auth.token) || (auth !== undefined && tokenMatches(`Bearer ${auth}`, deps.config.auth.token))) return next();
     return c.json(errorBody('UNAUTHORIZED', 'writes need "Authorization: Bearer <token>" with the cluster token'), 401);
   });
-  app.use('*', forwardWritesToLeader(deps.self, deps.config.meta, () => ({ role: deps.node.core.role, leader: deps.node.core.lead }), goesToLeader));
+  app.use('*', forwardWritesToLeader(deps.self, deps.config.meta, () => ({ role: deps.node.core.role, leader: deps.node.core.lead }), goesToLeader, isWrite));
 
   app.openapi(createRoute({
     method: 'get', path: '/v1/status', summary: 'This node\'s view of the group',

@@ -1,6 +1,7 @@
 import { Agent, request } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { MetaMember } from '../node/cluster-config.js';
+import { RaftError } from '../node/raft-node.js';
 import { errorBody } from './errors.js';
 
 export const FORWARDED_HEADER = 'x-cairn-forwarded-by';
@@ -11,24 +12,57 @@ const FORWARD_TIMEOUT_MS = 10_000;
  * returns the leader's answer; a request that was already relayed once is never relayed again
  * (leadership moved meanwhile): it gets 503 NOT_LEADER with the new leader, and the client retries.
  * A relay that fails after the request may have reached the leader answers 504: outcome unknown.
+ *
+ * A write (`proposes`) that arrives while no leader is known, or while this leader hands over,
+ * is held by the node until a leader is elected (see `RaftNode`): this node then either takes it,
+ * or names the new leader, and the write is relayed there as if it had arrived after the election.
+ * Only a refusal of the proposal itself (NOT_LEADER: it never entered the log) is relayed so.
+ * Likewise, a relayed write that the target refused because leadership moved on is taken here,
+ * if this node now leads, or relayed once more to the leader the target names.
  */
 export function forwardWritesToLeader(
   self: MetaMember,
   members: readonly MetaMember[],
   state: () => { role: string; leader: string },
-  isWrite: (method: string, path: string) => boolean,
+  goesToLeader: (method: string, path: string) => boolean,
+  proposes: (method: string, path: string) => boolean,
 ): MiddlewareHandler {
   return async (c, next) => {
-    if (!isWrite(c.req.method, c.req.path)) return next();
+    if (!goesToLeader(c.req.method, c.req.path)) return next();
     const { role, leader } = state();
-    if (role === 'leader') return next();
+    const forwarded = c.req.header(FORWARDED_HEADER) !== undefined;
+    if (role === 'leader' || (!leader && proposes(c.req.method, c.req.path))) {
+      await next();
+      const moved = c.error instanceof RaftError && c.error.code === 'NOT_LEADER' ? c.error.leader : '';
+      const target = members.find((m) => m.id === moved);
+      if (target && target.id !== self.id && !forwarded) c.res = await relay(c, target, self.id);
+      return;
+    }
     if (!leader) return c.json(errorBody('NO_LEADER', 'no leader is known right now (an election is under way); retry shortly'), 503);
     const target = members.find((m) => m.id === leader);
-    if (!target || c.req.header(FORWARDED_HEADER)) {
+    if (!target || forwarded) {
       return c.json(errorBody('NOT_LEADER', `this node is not the leader; ${leader} is`, leader), 503);
     }
-    return relay(c, target, self.id);
+    const res = await relay(c, target, self.id);
+    // The leader it went to handed over meanwhile: go where it points, once.
+    const next2 = res.status === 503 ? await movedTo(res, target.id) : '';
+    if (next2 === self.id && state().role === 'leader') {
+      await next();
+      return;
+    }
+    const again = members.find((m) => m.id === next2);
+    return again && again.id !== self.id ? relay(c, again, self.id) : res;
   };
+}
+
+/** The leader a 503 NOT_LEADER answer from `from` names, if it names another node; '' otherwise. */
+async function movedTo(res: Response, from: string): Promise<string> {
+  try {
+    const body = (await res.clone().json()) as { error?: { code?: string; leader?: string } };
+    return body.error?.code === 'NOT_LEADER' && body.error.leader && body.error.leader !== from ? body.error.leader : '';
+  } catch {
+    return '';
+  }
 }
 
 /** Keep-alive connections for relays: one request per write must not cost a TCP handshake. */

@@ -24,6 +24,12 @@ export class NodeMetrics {
   readonly snapshotsSent = new Counter({ name: 'cairn_raft_snapshots_sent_total', help: 'Snapshots sent to followers', labelNames: ['result'], registers: [this.registry] });
   private readonly compactions = new Counter({ name: 'cairn_raft_log_compactions_total', help: 'Log compactions', registers: [this.registry] });
   private readonly entriesPersisted = new Counter({ name: 'cairn_raft_entries_persisted_total', help: 'Log entries written to disk', registers: [this.registry] });
+  /** Read at each scrape: writes the node holds until a leader is elected or a handover ends. */
+  heldWrites: () => number = () => 0;
+  private readonly held: Gauge = new Gauge({
+    name: 'cairn_raft_writes_held', help: 'Writes held until a leader is elected or a leadership handover ends', registers: [this.registry],
+    collect: (): void => this.held.set(this.heldWrites()),
+  });
 
   private readonly unavailable = new Gauge({ name: 'cairn_coordinator_segments_unavailable', help: 'Used segments wanted by a rule and loaded on no live worker (last cycle)', registers: [this.registry] });
   private readonly underReplicated = new Gauge({ name: 'cairn_coordinator_segments_under_replicated', help: 'Segments with fewer live loaded replicas than their rule wants (last cycle)', registers: [this.registry] });

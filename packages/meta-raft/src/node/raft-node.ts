@@ -1,5 +1,5 @@
 import { applyConfChange, decodeConfChange, RaftCore } from '../core/index.js';
-import type { ConfState, Entry, HardState, Message, NodeId, Ready, Role } from '../core/index.js';
+import type { ConfState, Entry, HardState, Message, NodeId, ProposeResult, Ready, Role } from '../core/index.js';
 import type { Logger } from './logger.js';
 import type { RaftStorage, RecordBatches, RecordWrite } from './raft-storage.js';
 
@@ -81,6 +81,13 @@ const EXPORTS_PENDING_MAX = 4;
 const TICKS_PER_TURN_MAX = 2;
 const ITEMS_PER_READY_MAX = 4096;
 const REQUEST_TIMEOUT_MS = 5000;
+/** Writes held while no leader is known or leadership is being handed over, and their bytes. */
+const PARKED_PROPOSALS_MAX = 4096;
+const PARKED_BYTES_MAX = 64 << 20;
+/** Election timeouts a held write waits for a leader before it is refused (NO_LEADER, retry). */
+const PARKED_ELECTION_TIMEOUTS_MAX = 2;
+
+type Parked = { data: Uint8Array; waiter: Waiter<unknown>; at: number };
 
 /**
  * The driver that runs the pure Raft core with real time and a real disk: a ticker, a bounded
@@ -117,6 +124,15 @@ export class RaftNode<S extends StateMachine> {
   private staged: { generation: number; index: number; term: number } | null = null;
   private staging = false;
   private termWaiters: Waiter<void>[] = [];
+  /**
+   * Writes that arrived while no leader was known (an election) or while this leader was handing
+   * over: held, like etcd holds proposals while it has no leader, and proposed as soon as this
+   * node leads (in the same Ready as a new leader's empty entry) or refused with NOT_LEADER and
+   * the new leader's id once another node leads, which the HTTP layer relays. Bounded in count,
+   * bytes and time (`PARKED_ELECTION_TIMEOUTS_MAX`).
+   */
+  private parked: Parked[] = [];
+  private parkedBytes = 0;
   /** Bytes of entries applied since the last compaction. */
   private appliedBytes = 0;
 
@@ -188,6 +204,9 @@ export class RaftNode<S extends StateMachine> {
     for (const item of this.inbox.splice(0)) {
       if (item.kind === 'propose' || item.kind === 'read' || item.kind === 'transfer') item.waiter.reject(err as Error);
     }
+    // Held writes never reached the log either.
+    for (const p of this.parked.splice(0)) p.waiter.reject(err);
+    this.parkedBytes = 0;
     this.transfer?.waiter.resolve(false);
     this.transfer = null;
     while (this.running) await new Promise((r) => setTimeout(r, 5));
@@ -225,6 +244,11 @@ export class RaftNode<S extends StateMachine> {
   status(): { id: NodeId; role: Role; term: number; leader: NodeId; commitIndex: number; appliedIndex: number; lastIndex: number } {
     const c = this.core;
     return { id: this.id, role: c.role, term: c.term, leader: c.lead, commitIndex: c.log.committed, appliedIndex: c.log.applied, lastIndex: c.log.lastIndex() };
+  }
+
+  /** Writes held until a leader is elected or this leader's handover ends. */
+  heldWrites(): number {
+    return this.parked.length;
   }
 
   /** The failure that stopped the loop, if any (an invariant broke: the process must exit). */
@@ -337,6 +361,7 @@ export class RaftNode<S extends StateMachine> {
         const ticks = Math.min(this.pendingTicks, TICKS_PER_TURN_MAX);
         this.pendingTicks = 0;
         for (let i = 0; i < ticks; i++) this.core.tick();
+        if (this.parked.length > 0) this.settleParked();
         if (!this.core.hasReady()) {
           if (this.inbox.length === 0 && this.pendingTicks === 0) break;
           continue;
@@ -363,8 +388,14 @@ export class RaftNode<S extends StateMachine> {
           for (const m of item.messages) this.core.step(m);
           break;
         case 'propose': {
+          if (this.parked.length > 0) {
+            // Keep the order of writes: behind those already waiting for a leader.
+            this.park(item);
+            break;
+          }
           const r = this.core.propose(item.data);
           if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: item.waiter, at: item.at });
+          else if (parkable(r)) this.park(item);
           else if (r.error === 'not-leader' || r.error === 'transferring') {
             item.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.message, r.leader));
           } else item.waiter.reject(new RaftError('OVERLOADED', r.message, r.leader));
@@ -394,6 +425,37 @@ export class RaftNode<S extends StateMachine> {
       if (this.core.readIndex(context)) this.readsByContext.set(context, reads);
       else for (const w of reads) w.reject(new RaftError('NO_LEADER', 'no leader is known; retry', this.core.lead));
     }
+  }
+
+  private park(item: Parked): void {
+    if (this.parked.length >= PARKED_PROPOSALS_MAX || this.parkedBytes + item.data.length > PARKED_BYTES_MAX) {
+      item.waiter.reject(new RaftError(this.core.lead ? 'NOT_LEADER' : 'NO_LEADER', `no leader to take the write right now (${this.parked.length} writes already wait for one); retry`, this.core.lead));
+      return;
+    }
+    this.parked.push({ data: item.data, waiter: item.waiter, at: item.at });
+    this.parkedBytes += item.data.length;
+  }
+
+  /**
+   * Proposes the held writes once this node can (it leads and is not handing over), refuses them
+   * with the leader's id once another node leads, and refuses those held too long. Runs before
+   * each Ready, so a new leader's first append carries them beside its empty entry.
+   */
+  private settleParked(): void {
+    const waitedMsMax = PARKED_ELECTION_TIMEOUTS_MAX * this.opts.electionTicks * this.opts.tickMs;
+    const now = performance.now();
+    const keep: Parked[] = [];
+    for (const p of this.parked) {
+      const r = this.core.propose(p.data);
+      if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: p.waiter, at: p.at });
+      else if (parkable(r) && now - p.at < waitedMsMax) keep.push(p);
+      else if (r.error === 'not-leader' || r.error === 'transferring') {
+        p.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.leader ? r.message : `no leader was elected within ${Math.round(now - p.at)} ms; retry`, r.leader));
+      } else p.waiter.reject(new RaftError('OVERLOADED', r.message, r.leader));
+    }
+    this.parked = keep;
+    this.parkedBytes = 0;
+    for (const p of keep) this.parkedBytes += p.data.length;
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -562,4 +624,12 @@ export class RaftNode<S extends StateMachine> {
   hardState(): HardState {
     return this.core.hardState();
   }
+}
+
+/**
+ * A refusal that the next leader will cure: no leader is known (an election is under way), or
+ * this leader is handing over. A follower that knows its leader refuses with the leader's id.
+ */
+function parkable(r: ProposeResult): boolean {
+  return !r.ok && ((r.error === 'not-leader' && r.leader === '') || r.error === 'transferring');
 }
