@@ -113,7 +113,9 @@ t.test('dictionary leaves become tables, code ranges or constants', async (t) =>
   const f = (raw: unknown) => compileRowFilter(normalized(raw), columns);
   t.type(f({ type: 'bound', dimension: 'd', lower: 'v0100', upper: 'v4000' }), CodeRangeFilter, 'a lexicographic bound over many rows of a large sorted dictionary is a code range');
   t.type(f({ type: 'bound', dimension: 'd', lower: 'v0100', upper: 'v0200' }), PostingsFilter, 'over a few rows it reads the inverted index');
-  t.type(f({ type: 'selector', dimension: 's', value: 's1' }), CodeTableFilter, 'a third of the rows: a code table');
+  t.type(f({ type: 'selector', dimension: 's', value: 's1' }), PostingsFilter, 'one code, a third of the rows: its postings');
+  t.type(f({ type: 'in', dimension: 's', values: ['s1', 's2'] }), CodeTableFilter, 'two codes, two thirds of the rows: a code table');
+  t.type(f({ type: 'in', dimension: 'd', values: ['v0001', 'v0002', 'v0003'] }), PostingsFilter, 'three codes, 6 rows: postings');
   t.same(f({ type: 'selector', dimension: 'missing', value: null }), new ConstFilter(true), 'a missing column is all null');
   t.same(f({ type: 'selector', dimension: 'd', value: 'nope' }), new ConstFilter(false));
   t.same(
