@@ -3,7 +3,7 @@
  * least recently used indexes are released past it, and one that alone does not fit is not built.
  */
 import t from 'tap';
-import { buildInvertedIndex, invertedIndex, invertedIndexBytes, invertedIndexBytesHeld, releaseInvertedIndexes } from './inverted-index.js';
+import { buildInvertedIndex, invertedIndex, invertedIndexBytes, invertedIndexBytesHeld, releaseInvertedIndex, releaseInvertedIndexes } from './inverted-index.js';
 import { Rng } from './test-support/rng.js';
 
 const seed = Number(process.env['CAIRN_SEED'] ?? 77);
@@ -53,6 +53,11 @@ t.test('indexes are memoized per codes array and bounded in bytes', async (t) =>
   t.equal(invertedIndexBytesHeld(), 2 * one);
   t.equal(invertedIndex(randomCodes(rng, 3000, 10), 10, bound), null, 'an index larger than the bound is not built');
   t.equal(invertedIndexBytesHeld(), 2 * one, 'and releases nothing');
+  releaseInvertedIndex(a);
+  t.equal(invertedIndexBytesHeld(), one, 'a segment store releases the index of a column it drops');
+  releaseInvertedIndex(a);
+  t.equal(invertedIndexBytesHeld(), one, 'twice is once');
+  t.not(invertedIndex(a, 10, bound), ia, 'built anew on its next use');
   releaseInvertedIndexes();
   t.equal(invertedIndexBytesHeld(), 0);
 });

@@ -48,6 +48,16 @@ export function invertedIndexBytesHeld(): number {
   return heldBytes;
 }
 
+/**
+ * Releases the index of a codes array now, if it has one. Without this a dropped segment's
+ * indexes keep their share of `invertedIndexBytesMax` until newer indexes push them out; a
+ * segment store can call it for each dimension of a segment it drops.
+ */
+export function releaseInvertedIndex(codes: Int32Array): void {
+  const h = byCodes.get(codes);
+  if (h) release(h);
+}
+
 /** Releases every index (tests use it to start from a known state). */
 export function releaseInvertedIndexes(): void {
   for (const h of recent) h.index = null;
