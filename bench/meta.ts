@@ -47,6 +47,10 @@ const CFG = {
   skipCatalog: env['BENCH_SKIP_CATALOG'] === '1',
   /** Only the catalog phase (no KV loads, no failovers). */
   skipKv: env['BENCH_SKIP_KV'] === '1',
+  /** Leave out the idle measure and the put/read loads (failovers still run unless BENCH_SKIP_KV). */
+  skipLoads: env['BENCH_SKIP_LOADS'] === '1',
+  /** Which failovers run, in order: BENCH_SIGNALS=SIGTERM runs only the graceful one. */
+  signals: (env['BENCH_SIGNALS'] ?? 'SIGKILL,SIGTERM').split(',').filter((s): s is 'SIGKILL' | 'SIGTERM' => s === 'SIGKILL' || s === 'SIGTERM'),
   /** Leave out the snapshot catch-up at the end of the catalog phase. */
   skipSnapshot: env['BENCH_SKIP_SNAPSHOT'] === '1',
   cairnLogLevel: env['BENCH_CAIRN_LOG_LEVEL'] ?? 'info',
@@ -771,11 +775,11 @@ async function main(): Promise<void> {
       say(`note: etcd with the Cairn token header answers ${probe.status} ${probe.text.slice(0, 80)}; etcd requests go without it`);
     }
 
-    for (const sys of systems) {
+    for (const sys of CFG.skipLoads ? [] : systems) {
       idle[sys.name] = await idleCpu(sys, 5);
       say(`idle [${sys.name}]: the three members together use ${idle[sys.name]!.toFixed(0)} ms of CPU per second (heartbeats and timers)`);
     }
-    for (const [label, path, body, clients, total] of [
+    for (const [label, path, body, clients, total] of CFG.skipLoads ? [] : [
       ['put, 1 client', '/v3/kv/put', putBody, 1, CFG.put1Ops],
       ['put, 16 clients', '/v3/kv/put', putBody, 16, CFG.put16Ops],
       ['linearizable range, 16 clients', '/v3/kv/range', rangeBody, 16, CFG.read16Ops],
@@ -798,7 +802,9 @@ async function main(): Promise<void> {
       }
     }
 
-    for (const sig of ['SIGKILL', 'SIGTERM'] as const) {
+    // Without the loads, warm the members up (JIT, connections) before the failovers.
+    if (CFG.skipLoads) for (const sys of systems) await closedLoop(sys, sys.url((await waitLeader(sys)).id), '/v3/kv/put', putBody, 16, CFG.warmupOps);
+    for (const sig of CFG.signals) {
       for (const sys of systems) {
         say(`failover after ${sig} of the leader [${sys.name}], ${CFG.failoverReps} times`);
         failover[sig]![sys.name] = await failoverSeries(sys, sig);
