@@ -92,3 +92,26 @@ t.test('a worker killed and restarted within the grace period keeps its segments
   const r = (await c.client().query(TOTAL_QUERY)) as { result: { rows: number } }[];
   t.equal(r[0]!.result.rows, rows.length, 'and it answers correctly');
 });
+
+t.test('a SIGKILLed worker is down as soon as its held heartbeat\'s connection closes, long before the heartbeat timeout', async (t) => {
+  const seed = 503;
+  t.comment(`seed ${seed}`);
+  // Ten minutes of silence before a worker counts as down by its heartbeats: within this test's
+  // deadlines only the closed connection of its held beat can tell the leader.
+  const c = await DataCluster.start(t, { workers: [{ id: 'w1' }, { id: 'w2' }, { id: 'w3' }], coordinator: { heartbeatTimeoutMs: 600_000, gracePeriodMs: 0 } });
+  const rows = events(seed, 9, 50);
+  await c.ingest(EVENTS_SPEC, rows);
+  await c.waitReplicated();
+  const leaderUrl = c.meta.url(await c.meta.waitLeader());
+  await c.killWorker('w3');
+  await waitFor('w3 to be seen down and its segments placed on w1 and w2', 60_000, async () => {
+    const tl = await (await fetch(`${leaderUrl}/v1/timeline?dataSource=events`)).json() as { segments: { loadedOn: string[] }[]; workers: { id: string; live: boolean }[] };
+    if (tl.workers.find((w) => w.id === 'w3')?.live !== false) return undefined;
+    const status = await c.coordinator();
+    if (!status || status.stats.underReplicated > 0 || status.stats.unavailable > 0) return undefined;
+    return tl.segments.every((s) => s.loadedOn.filter((w) => w !== 'w3').length >= 2) ? true : undefined;
+  }, 100);
+  t.pass('w3 was seen down and replaced within the deadline, against a heartbeat timeout of ten minutes');
+  const r = (await c.client().query(TOTAL_QUERY)) as { result: { rows: number } }[];
+  t.equal(r[0]!.result.rows, rows.length, 'and the cluster answers correctly');
+});
