@@ -120,8 +120,10 @@ export class Heartbeat {
     this.timer = null;
     this.inFlight++;
     this.lastBeatAt = Date.now();
+    let ok = false;
     try {
       await this.beat();
+      ok = true;
       this.failures = 0;
       this.lastOkAt = Date.now();
     } catch (err) {
@@ -132,8 +134,9 @@ export class Heartbeat {
     // Another beat is on the way (an early one sent while this was held): its end arms the next.
     if (this.inFlight > 0 || this.timer !== null) return;
     // A held beat comes back after about a period (or early, with news): the next is due a period
-    // after this one was sent. A beat answered at once waits a period, as before the long poll.
-    const next = this.soonAfterInFlight ? SOON_MS : this.versioned ? Math.max(0, this.lastBeatAt + this.everyMs - Date.now()) : this.everyMs;
+    // after this one was sent. A beat answered at once, or failed, waits a period, as before the
+    // long poll.
+    const next = this.soonAfterInFlight ? SOON_MS : this.versioned && ok ? Math.max(0, this.lastBeatAt + this.everyMs - Date.now()) : this.everyMs;
     this.soonAfterInFlight = false;
     this.arm(next);
   };
