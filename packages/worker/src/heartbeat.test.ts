@@ -126,3 +126,48 @@ t.test('a leader that holds beats: assignments arrive with the held answer, an e
   hb.stop();
   for (const b of beats.slice(4)) b.answer({ loadedHash: null, assignmentsHash: 'h4', version: [4, 2] });
 });
+
+t.test('with a leader that holds beats, the next beat leaves a period after the last while that one is held, and at most two are on the way', async (t) => {
+  const pending: ((body: Record<string, unknown>) => void)[] = [];
+  let arrivals = 0;
+  let mostPending = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const answer = (body: Record<string, unknown>) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(body));
+      };
+      if (!req.url!.includes('/heartbeat')) return answer({});
+      arrivals++;
+      pending.push(answer); // held until the test answers
+      mostPending = Math.max(mostPending, pending.length);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const hb = new Heartbeat(
+    new MetaClient([{ id: 'm1', url }], 'token'),
+    { id: 'w1', url: 'http://127.0.0.1:1', tier: '_default_tier', dc: 'dc1', capacityBytes: 1e9, version: 'test' },
+    20, // a short period: the beats come from the timer
+    () => ({ loaded: [], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 0, p99: 0 } }),
+    () => {},
+    () => {},
+  );
+  hb.start();
+  t.teardown(() => hb.stop());
+  let seq = 0;
+  const answerOldest = () => pending.shift()!({ loadedHash: null, assignmentsHash: '', version: [1, ++seq] });
+
+  await poll('the first beat', 10_000, () => pending.length === 1);
+  answerOldest(); // a versioned answer: this leader holds beats
+  await poll('two beats on the way at once', 10_000, () => pending.length === 2);
+  t.pass('the next beat left while the one before it was held');
+  answerOldest();
+  await poll('a beat after one of the two was answered', 10_000, () => arrivals === 4);
+  t.equal(pending.length, 2, 'again two on the way');
+  hb.stop();
+  while (pending.length > 0) answerOldest();
+  t.equal(mostPending, 2, 'never more than two');
+});

@@ -6,6 +6,8 @@ import type { AssignedSegment } from './segment-cache.js';
 const SOON_MS = 100;
 /** The longest a beat asks the leader to hold its answer (the leader's own bound is 5 s). */
 const HOLD_MS_MAX = 5000;
+/** Beats on the way at once with a leader that holds them: the held one and the one that releases it. */
+const IN_FLIGHT_MAX = 2;
 
 /** What a worker tells the metadata group about itself every heartbeat. */
 export interface WorkerReport {
@@ -49,12 +51,13 @@ export interface WorkerIdentity {
 /**
  * Registers the worker and heartbeats every `everyMs` through any member of the metadata group
  * (followers relay to the leader, where liveness is tracked). The answer carries the worker's
- * assignments whenever they changed. Each beat asks the leader to hold its answer for up to the
- * period while nothing changed (`?waitMs`, a long poll): a leader answers as soon as a cycle
- * changes this worker's assignments, so they arrive within a round trip of the decision rather
- * than at the next beat; the next beat follows when the period is up. A leader that does not hold
- * (an older version) answers at once, and the beats keep their period. Survives the group being
- * unavailable: it keeps serving what it has and retries.
+ * assignments whenever they changed. Each beat asks the leader to hold its answer while nothing
+ * changed (`?waitMs`, a long poll): a leader answers as soon as a cycle changes this worker's
+ * assignments, so they arrive within a round trip of the decision rather than at the next beat,
+ * or when the next beat arrives a period later, so one beat is held at all times. A leader that
+ * does not hold (an older version) answers at once, and each beat waits for the one before. At
+ * most IN_FLIGHT_MAX beats are on the way. Survives the group being unavailable: it keeps
+ * serving what it has and retries.
  */
 export class Heartbeat {
   private timer: NodeJS.Timeout | null = null;
@@ -103,7 +106,7 @@ export class Heartbeat {
    */
   soon(): void {
     if (this.stopped) return;
-    if (this.inFlight > 0 && !(this.versioned && this.inFlight === 1)) {
+    if (this.inFlight >= (this.versioned ? IN_FLIGHT_MAX : 1)) {
       this.soonAfterInFlight = true;
       return;
     }
@@ -118,12 +121,19 @@ export class Heartbeat {
 
   private readonly tick = async (): Promise<void> => {
     this.timer = null;
+    if (this.inFlight >= IN_FLIGHT_MAX) {
+      // The leader is slow or unreachable: no more beats pile up; one follows the next to end.
+      this.soonAfterInFlight = true;
+      return;
+    }
     this.inFlight++;
     this.lastBeatAt = Date.now();
-    let ok = false;
+    // With a leader that holds beats, the next beat leaves a period after this one whether or not
+    // this one was answered, and the leader answers this one when it arrives: a beat is held at
+    // all times, so a closed connection tells the leader of this process's death at any moment.
+    if (this.versioned) this.arm(this.everyMs);
     try {
       await this.beat();
-      ok = true;
       this.failures = 0;
       this.lastOkAt = Date.now();
     } catch (err) {
@@ -131,14 +141,14 @@ export class Heartbeat {
       if (this.failures === 1 || this.failures % 30 === 0) this.log('heartbeat failed', { err: (err as Error).message, failures: this.failures });
     }
     this.inFlight--;
-    // Another beat is on the way (an early one sent while this was held): its end arms the next.
+    if (this.soonAfterInFlight && this.inFlight < (this.versioned ? IN_FLIGHT_MAX : 1)) {
+      this.soonAfterInFlight = false;
+      this.arm(SOON_MS);
+      return;
+    }
+    // Another beat is on the way, or the next is already due (armed when this one left).
     if (this.inFlight > 0 || this.timer !== null) return;
-    // A held beat comes back after about a period (or early, with news): the next is due a period
-    // after this one was sent. A beat answered at once, or failed, waits a period, as before the
-    // long poll.
-    const next = this.soonAfterInFlight ? SOON_MS : this.versioned && ok ? Math.max(0, this.lastBeatAt + this.everyMs - Date.now()) : this.everyMs;
-    this.soonAfterInFlight = false;
-    this.arm(next);
+    this.arm(this.everyMs);
   };
 
   async register(): Promise<void> {
@@ -166,8 +176,9 @@ export class Heartbeat {
     };
     let answer: HeartbeatAnswer;
     try {
-      // Held by the leader for up to the period while nothing changes for this worker.
-      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat?waitMs=${Math.min(this.everyMs, HOLD_MS_MAX)}`, body, { idempotent: true });
+      // Held by the leader while nothing changes for this worker, until the next beat arrives (a
+      // period from now; two, should the next be late).
+      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat?waitMs=${Math.min(2 * this.everyMs, HOLD_MS_MAX)}`, body, { idempotent: true });
     } catch (err) {
       // Removed from the catalog (or a new group): register again on the next beat.
       if (err instanceof MetaError && err.code === 'NOT_FOUND') this.registered = false;
