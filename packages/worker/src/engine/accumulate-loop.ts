@@ -133,3 +133,53 @@ export class AccumulateLoop {
     this.f(lo, hi, sel, n, base, this.x);
   }
 }
+
+/**
+ * The loop of one dimension whose segment dictionary is small: states indexed by the segment's
+ * own code (`[code + 1]`) in small arrays that stay in the L1/L2 cache, with no remap per row;
+ * `SegmentsAccumulator` folds them into its states once per bucket, a dictionary entry at a
+ * time. Terms whose columns have no nulls only (the caller checks). Over a range the body is
+ * unrolled four times; the row counts come from the column's histogram when the caller has
+ * them (`counting` false), else the loop counts.
+ */
+export interface LocalShape {
+  readonly terms: readonly TermKind[];
+  readonly counting: boolean;
+  readonly fromSelection: boolean;
+}
+
+type LocalCompiled = (lo: number, hi: number, sel: Int32Array | null, n: number, c0: Int32Array, counts: Float64Array, states: Float64Array[], values: Float64Array[]) => void;
+const compiledLocal = new Map<string, LocalCompiled>();
+
+function generateLocal(s: LocalShape): string {
+  const lines: string[] = [];
+  s.terms.forEach((t, j) => t !== 'count' && lines.push(`const l${j} = states[${j}]; const v${j} = values[${j}];`));
+  const row = (i: string): string[] => {
+    const out = [`{ const c = c0[${i}] + 1;`];
+    if (s.counting) out.push('counts[c]++;');
+    s.terms.forEach((t, j) => {
+      if (t === 'sum') out.push(`l${j}[c] += v${j}[${i}];`);
+      else if (t !== 'count') out.push(`{ const v = v${j}[${i}]; if (v ${t === 'min' ? '<' : '>'} l${j}[c]) l${j}[c] = v; }`);
+    });
+    out.push('}');
+    return out;
+  };
+  if (s.fromSelection) {
+    lines.push('for (let k = 0; k < n; k++) { const i = sel[k];', ...row('i'), '}');
+  } else {
+    lines.push('let i = lo;', 'for (; i + 4 <= hi; i += 4) {', ...row('i'), ...row('i + 1'), ...row('i + 2'), ...row('i + 3'), '}');
+    lines.push('for (; i < hi; i++) {', ...row('i'), '}');
+  }
+  return lines.join('\n');
+}
+
+export function localLoop(s: LocalShape): LocalCompiled {
+  const k = `${s.counting ? 'c' : 'h'}${s.fromSelection ? 's' : 'r'}|${s.terms.join(',')}`;
+  let f = compiledLocal.get(k);
+  if (!f) {
+    if (compiledLocal.size >= accumulateShapesCachedMax) compiledLocal.clear();
+    f = new Function('lo', 'hi', 'sel', 'n', 'c0', 'counts', 'states', 'values', generateLocal(s)) as LocalCompiled;
+    compiledLocal.set(k, f);
+  }
+  return f;
+}

@@ -38,12 +38,12 @@ import {
   type TopNCandidate,
   type ValuePool,
 } from '@cairn/shared';
-import { AccumulateLoop, type ColumnNulls, type LoopShape, type TermKind } from './accumulate-loop.js';
+import { AccumulateLoop, localLoop, type ColumnNulls, type LoopShape, type TermKind } from './accumulate-loop.js';
 import { selectBest } from './aggregate.js';
-import { codeHistogram, Columns } from './columns.js';
+import { codeHistogram, Columns, type CodeColumn } from './columns.js';
 import { chunkRows, Guard, type ExecutionOptions } from './execution.js';
-import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter } from './filter-program.js';
-import { planBuckets } from './plan.js';
+import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter, type RowFilter } from './filter-program.js';
+import { planBuckets, type BucketPlan } from './plan.js';
 import { releaseScratch, scratch } from './scratch.js';
 
 /** Keys (buckets times the product of the dimensions' id capacities) one accumulator may address. */
@@ -51,6 +51,8 @@ export const accumulatorKeysMax = 1 << 20;
 /** Bytes of state all accumulators of the process may hold together (several queries run at once). */
 export const accumulatorBytesMax = 256 << 20;
 let bytesHeld = 0;
+/** A one-dimension fold uses per-segment arrays indexed by code below this dictionary size (8 B a term per entry: 512 KiB at most). */
+export const localCodesMax = 1 << 16;
 
 /** Bytes the process's accumulators hold now (for tests and metrics). */
 export function accumulatorBytesHeld(): number {
@@ -224,6 +226,10 @@ export class SegmentsAccumulator {
     const all = selectsAll(filter);
 
     const L = this.layout;
+    if (dims.length === 1 && nullsIn.every((x) => x === 'none') && dims[0]!.dictionary.length < localCodesMax) {
+      this.foldLocal(segment, plan, dims[0]!, ids[0]!, values, all ? null : filter, guard);
+      return true;
+    }
     const remaps = dims.map((_, k) => {
       const pid = ids[k]!;
       const toDense = this.toDense[k]!;
@@ -256,6 +262,64 @@ export class SegmentsAccumulator {
       }
     }
     return true;
+  }
+
+  /**
+   * One dimension with a dictionary small enough for cache-resident arrays indexed by the
+   * segment's codes: the rows go there (`localLoop`), then each bucket's entries are added to
+   * the accumulator's states through the remap, once per code instead of once per row. A
+   * bucket that is the whole segment without a filter takes its row counts from the column's
+   * histogram (kept per segment), so the loop does not count.
+   */
+  private foldLocal(segment: LoadedSegment, plan: BucketPlan, dim: CodeColumn, pid: Int32Array, values: Float64Array[], filter: RowFilter | null, guard: Guard): void {
+    const L = this.layout;
+    const K = dim.dictionary.length + 1;
+    const toDense = this.toDense[0]!;
+    const whole = filter === null && plan.times.length === 1 && plan.rows.length === 2 && plan.rows[0] === 0 && plan.rows[1] === segment.rowCount;
+    const counts = whole ? codeHistogram(dim.codes, dim.dictionary.length) : scratch(Float64Array, K);
+    const locals = this.terms.map((t) => (t.kind === 'count' ? scratch(Float64Array, 0) : scratch(Float64Array, K, initial(t.kind))));
+    const loop = localLoop({ terms: this.terms.map((t) => t.kind), counting: !whole, fromSelection: filter !== null });
+    const sel = filter === null ? null : scratch(Int32Array, chunkRows, 0, true);
+    const st = this.states;
+    for (let b = 0; b < plan.times.length; b++) {
+      const base = this.bucketOf.get(this.allBucket ? 0 : plan.times[b]!)! * L.space * L.slots;
+      let any = false;
+      for (let j = plan.first[b]!; j < plan.first[b + 1]!; j++) {
+        for (let lo = plan.rows[2 * j]!, hi = plan.rows[2 * j + 1]!; lo < hi; lo += chunkRows) {
+          guard.check();
+          const end = Math.min(hi, lo + chunkRows);
+          if (sel === null) {
+            loop(lo, end, null, end - lo, dim.codes, counts, locals, values);
+            any = true;
+          } else {
+            const n = filter!.select(lo, end, sel);
+            if (n > 0) {
+              loop(lo, end, sel, n, dim.codes, counts, locals, values);
+              any = true;
+            }
+          }
+        }
+      }
+      if (!any) continue;
+      for (let c = 0; c < K; c++) {
+        const rows = counts[c]!;
+        if (rows === 0) continue;
+        const o = base + toDense[pid[c]!]! * L.mults[0]! * L.slots;
+        st[o]! += rows;
+        for (let j = 0; j < this.terms.length; j++) {
+          const kind = this.terms[j]!.kind;
+          if (kind === 'count') continue;
+          const at = o + L.slot[j]!;
+          const v = locals[j]![c]!;
+          if (kind === 'sum') st[at]! += v;
+          else if (kind === 'min' ? v < st[at]! : v > st[at]!) st[at] = v;
+        }
+      }
+      if (b + 1 < plan.times.length) {
+        if (!whole) counts.fill(0);
+        this.terms.forEach((t, j) => t.kind !== 'count' && locals[j]!.fill(initial(t.kind)));
+      }
+    }
   }
 
   private register(d: number, poolId: number): void {
