@@ -4,8 +4,9 @@
  * 1. Ingestion: a local three-node metadata group in a temporary folder, `cairn ingest` of
  *    vega-datasets' flights-3m.parquet (3,000,000 rows) through the real CLI, timed.
  * 2. The five canonical query shapes over the flights segments as published (read back from deep
- *    storage) and over a generated 10,000,000-row table: the engine per segment + mergePartials
- *    + finalizeResult, as the client does, against DuckDB with `SET threads=1` and ENUM string
+ *    storage) and over a generated 10,000,000-row table: the segments folded into one
+ *    SegmentsAccumulator as a worker answers a merged request, + mergePartials + finalizeResult
+ *    as the client does, against DuckDB with `SET threads=1` and ENUM string
  *    columns over the same rows; best of N after a warm-up; both answers compared.
  * 3. An extra section (BENCH_MONTHLY=0 skips it): flights ingested again with segmentGranularity
  *    month (7 segments of ~430k rows instead of 182 of ~16k) and the same shapes over them,
