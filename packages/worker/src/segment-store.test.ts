@@ -13,6 +13,7 @@ import { writeSegment } from '@cairn/shared/segment';
 import { SegmentCache } from './segment-cache.js';
 import type { AssignedSegment } from './segment-cache.js';
 import { FRESH_VERIFIED_MS, SegmentStore } from './segment-store.js';
+import { invertedIndex, invertedIndexBytesHeld, releaseInvertedIndexes } from './engine/inverted-index.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -207,4 +208,30 @@ t.test('SegmentStore: the first decode of a file this process just downloaded an
   restarted.reconcile([a!.assigned]);
   t.equal((await restarted.get(a!.assigned.id))?.rowCount, 500, 'a cached file is served after a restart');
   t.equal(restarted.decodesUnhashed, 0, 'after hashing it');
+});
+
+t.test('SegmentStore: a segment leaving the decoded cache gives back its inverted indexes at once', async (t) => {
+  const root = t.testdir();
+  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
+  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const ev = events();
+  // Room for one decoded segment: decoding the second evicts the first.
+  const [a, b] = await Promise.all([0, 1].map((i) => segment(deep, i)));
+  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: a!.assigned.size * 2 }, ev.handlers);
+  store.reconcile([a!.assigned, b!.assigned]);
+  await ev.until('both to load', () => store.isLoaded(a!.assigned.id) && store.isLoaded(b!.assigned.id));
+  releaseInvertedIndexes();
+  const first = (await store.get(a!.assigned.id))!;
+  const page = first.dimensions.get('page')!;
+  t.ok(invertedIndex(page.codes, page.dictionary.length), 'a filter built the index of a');
+  const held = invertedIndexBytesHeld();
+  t.ok(held > 0);
+  await store.get(b!.assigned.id);
+  t.equal(invertedIndexBytesHeld(), 0, 'evicting a released its index');
+  const again = (await store.get(a!.assigned.id))!;
+  const p2 = again.dimensions.get('page')!;
+  invertedIndex(p2.codes, p2.dictionary.length);
+  t.equal(invertedIndexBytesHeld(), held);
+  store.reconcile([b!.assigned]);
+  t.equal(invertedIndexBytesHeld(), 0, 'an unassigned segment released its index');
 });

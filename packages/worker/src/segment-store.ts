@@ -2,6 +2,7 @@ import type { DeepStorage } from '@cairn/shared/deep-storage';
 import { readSegment } from '@cairn/shared/segment';
 import type { LoadedSegment } from '@cairn/shared';
 import type { AssignedSegment, SegmentCache } from './segment-cache.js';
+import { releaseInvertedIndex } from './engine/inverted-index.js';
 
 /**
  * A file this process downloaded and verified (size and SHA-256 against the catalog) is decoded
@@ -140,6 +141,7 @@ export class SegmentStore {
       if (this.decodedBytes <= this.limits.decodedBytesMax || old === id) break;
       this.decoded.delete(old);
       this.decodedBytes -= v.bytes;
+      releaseIndexes(v.segment);
     }
     return segment;
   }
@@ -157,6 +159,7 @@ export class SegmentStore {
     if (d) {
       this.decoded.delete(id);
       this.decodedBytes -= d.bytes;
+      releaseIndexes(d.segment);
     }
   }
 
@@ -205,4 +208,13 @@ export class SegmentStore {
       }, Math.min(30_000, 250 * 2 ** Math.min(n, 7))).unref();
     }
   }
+}
+
+/**
+ * A segment leaving the decoded cache gives back its columns' inverted indexes at once (they
+ * count against the engine's own bound, which would otherwise free them only when newer
+ * indexes push them out).
+ */
+function releaseIndexes(segment: LoadedSegment): void {
+  for (const d of segment.dimensions.values()) releaseInvertedIndex(d.codes);
 }
