@@ -90,6 +90,38 @@ function termsOf(query: AggregatingQuery): Term[] | null {
   return out;
 }
 
+/**
+ * State arrays given back by finished queries, by power-of-two capacity, for later ones: a
+ * high-cardinality groupBy allocated several MB of states per query (and more as capacities
+ * grew), which V8 counts as external memory and answers with full collections of a heap that
+ * holds every segment's dictionary strings. At most `statesPooledBytesMax` stay pooled.
+ */
+export const statesPooledBytesMax = 64 << 20;
+const freeStates = new Map<number, Float64Array[]>();
+let pooledStateBytes = 0;
+
+/** A zeroed array of length n (a view of a pooled buffer when one is free). */
+function takeStates(n: number): Float64Array {
+  const bits = n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+  const base = freeStates.get(bits)?.pop();
+  if (!base) return new Float64Array(2 ** bits).subarray(0, n);
+  pooledStateBytes -= base.byteLength;
+  const view = base.subarray(0, n);
+  view.fill(0);
+  return view;
+}
+
+function giveStates(a: Float64Array): void {
+  if (a.length === 0) return;
+  const base = new Float64Array(a.buffer, a.byteOffset, a.buffer.byteLength / 8);
+  if (pooledStateBytes + base.byteLength > statesPooledBytesMax) return;
+  const bits = 31 - Math.clz32(base.length);
+  let list = freeStates.get(bits);
+  if (!list) freeStates.set(bits, (list = []));
+  list.push(base);
+  pooledStateBytes += base.byteLength;
+}
+
 const initial = (kind: TermKind) => (kind === 'min' ? Infinity : kind === 'max' ? -Infinity : 0);
 const noNumbers = new Float64Array(0);
 
@@ -359,7 +391,7 @@ export class SegmentsAccumulator {
     const cap = Math.max(buckets, Math.min(relayout ? this.bucketCap : this.bucketCap * 2, Math.floor(accumulatorKeysMax / layout.space)));
     const bytes = cap * layout.space * layout.slots * 8;
     if (bytesHeld - this.bytes + bytes > accumulatorBytesMax) return false;
-    const states = new Float64Array(cap * layout.space * layout.slots);
+    const states = takeStates(cap * layout.space * layout.slots);
     if (!relayout) {
       states.set(this.states);
       this.initialize(states, this.states.length / layout.slots, cap * layout.space, layout);
@@ -380,6 +412,7 @@ export class SegmentsAccumulator {
       }
       this.layout = layout;
     }
+    giveStates(this.states);
     this.states = states;
     this.bucketCap = cap;
     bytesHeld += bytes - this.bytes;
@@ -417,6 +450,7 @@ export class SegmentsAccumulator {
     this.done = true;
     bytesHeld -= this.bytes;
     this.bytes = 0;
+    giveStates(this.states);
     this.states = noNumbers;
   }
 
