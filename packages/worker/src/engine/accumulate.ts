@@ -230,7 +230,10 @@ export class SegmentsAccumulator {
     for (let d = 0; d < dims.length; d++) {
       const pid = ids[d]!;
       const hasNull = codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0;
-      for (let c = hasNull ? 0 : 1; c < pid.length; c++) this.register(d, pid[c]!);
+      // The common case, a value already registered, is one load: room for every pool id first.
+      if (this.toDense[d]!.length < this.pool.size) this.growToDense(d, this.pool.size);
+      const toDense = this.toDense[d]!;
+      for (let c = hasNull ? 0 : 1; c < pid.length; c++) if (toDense[pid[c]!]! < 0) this.register(d, pid[c]!);
     }
     // How each term's column holds nulls here; a term's null count gets its slot at its first nulls.
     const nullsIn: ColumnNulls[] = [];
@@ -354,13 +357,16 @@ export class SegmentsAccumulator {
     }
   }
 
+  private growToDense(d: number, size: number): void {
+    const toDense = this.toDense[d]!;
+    const grown = new Int32Array(Math.max(size, toDense.length * 2, 1024)).fill(-1);
+    grown.set(toDense);
+    this.toDense[d] = grown;
+  }
+
   private register(d: number, poolId: number): void {
-    let toDense = this.toDense[d]!;
-    if (poolId >= toDense.length) {
-      const grown = new Int32Array(Math.max(poolId + 1, toDense.length * 2, 1024)).fill(-1);
-      grown.set(toDense);
-      this.toDense[d] = toDense = grown;
-    }
+    if (poolId >= this.toDense[d]!.length) this.growToDense(d, poolId + 1);
+    const toDense = this.toDense[d]!;
     if (toDense[poolId]! >= 0) return;
     const id = this.denseN[d]!++;
     toDense[poolId] = id;
@@ -392,7 +398,10 @@ export class SegmentsAccumulator {
     const bytes = cap * layout.space * layout.slots * 8;
     if (bytesHeld - this.bytes + bytes > accumulatorBytesMax) return false;
     const states = takeStates(cap * layout.space * layout.slots);
-    if (!relayout) {
+    // Offsets stay put when only the first dimension grew and there is at most one bucket (its
+    // stride is the only one that changes, and it multiplies nothing but the bucket's base).
+    const samePlaces = relayout && layout.slots === old.slots && this.bucketTimes.length <= 1 && caps.every((c, d) => d === 0 || c === old.caps[d]);
+    if (!relayout || samePlaces) {
       states.set(this.states);
       this.initialize(states, this.states.length / layout.slots, cap * layout.space, layout);
     } else {
@@ -410,8 +419,8 @@ export class SegmentsAccumulator {
           if (old.nullSlot[j]! >= 0) states[n + layout.nullSlot[j]!] = prev[o + old.nullSlot[j]!]!;
         }
       }
-      this.layout = layout;
     }
+    this.layout = layout;
     giveStates(this.states);
     this.states = states;
     this.bucketCap = cap;
