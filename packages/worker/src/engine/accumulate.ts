@@ -315,6 +315,8 @@ export class SegmentsAccumulator {
     const locals = this.terms.map((t) => (t.kind === 'count' ? scratch(Float64Array, 0) : scratch(Float64Array, K, initial(t.kind))));
     const loop = localLoop({ terms: this.terms.map((t) => t.kind), counting: !whole, fromSelection: filter !== null });
     const sel = filter === null ? null : scratch(Int32Array, chunkRows, 0, true);
+    const present = scratch(Int32Array, K, 0, true);
+    const offsets = scratch(Int32Array, K, 0, true);
     const st = this.states;
     for (let b = 0; b < plan.times.length; b++) {
       const base = this.bucketOf.get(this.allBucket ? 0 : plan.times[b]!)! * L.space * L.slots;
@@ -336,18 +338,37 @@ export class SegmentsAccumulator {
         }
       }
       if (!any) continue;
+      // Term by term over the codes with rows: plain typed-array loops (one generic loop over
+      // terms per code cost ~15 ns a code, as much as the rows when dictionaries are large).
+      const step = L.mults[0]! * L.slots;
+      let m = 0;
       for (let c = 0; c < K; c++) {
         const rows = counts[c]!;
         if (rows === 0) continue;
-        const o = base + toDense[pid[c]!]! * L.mults[0]! * L.slots;
+        const o = base + toDense[pid[c]!]! * step;
         st[o]! += rows;
-        for (let j = 0; j < this.terms.length; j++) {
-          const kind = this.terms[j]!.kind;
-          if (kind === 'count') continue;
-          const at = o + L.slot[j]!;
-          const v = locals[j]![c]!;
-          if (kind === 'sum') st[at]! += v;
-          else if (kind === 'min' ? v < st[at]! : v > st[at]!) st[at] = v;
+        present[m] = c;
+        offsets[m++] = o;
+      }
+      for (let j = 0; j < this.terms.length; j++) {
+        const kind = this.terms[j]!.kind;
+        if (kind === 'count') continue;
+        const local = locals[j]!;
+        const slot = L.slot[j]!;
+        if (kind === 'sum') {
+          for (let k = 0; k < m; k++) st[offsets[k]! + slot]! += local[present[k]!]!;
+        } else if (kind === 'min') {
+          for (let k = 0; k < m; k++) {
+            const v = local[present[k]!]!;
+            const at = offsets[k]! + slot;
+            if (v < st[at]!) st[at] = v;
+          }
+        } else {
+          for (let k = 0; k < m; k++) {
+            const v = local[present[k]!]!;
+            const at = offsets[k]! + slot;
+            if (v > st[at]!) st[at] = v;
+          }
         }
       }
       if (b + 1 < plan.times.length) {
