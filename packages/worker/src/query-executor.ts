@@ -1,4 +1,4 @@
-import { QueryError } from '@cairn/shared';
+import { QueryError, toQueryError } from '@cairn/shared';
 import type { LoadedSegment, PartialResult, Query } from '@cairn/shared';
 import { runOnSegment, SegmentsAccumulator } from './engine/index.js';
 
@@ -170,7 +170,13 @@ export class QueryExecutor {
   }
 
   private async runUnit(q: RunningQuery, segmentId: string): Promise<void> {
-    const segment = await this.segments.get(segmentId);
+    let segment: LoadedSegment | null;
+    try {
+      segment = await this.segments.get(segmentId);
+    } catch (err) {
+      // The store failed in a way it does not handle itself: this query fails, the loop goes on.
+      return this.finish(q, toQueryError(err));
+    }
     if (q.cancelled) return;
     if (!segment) {
       q.missing.push(segmentId);
@@ -204,6 +210,13 @@ export class QueryExecutor {
       q.acc.dispose();
       return q.resolve({ queryId: q.id, partials: q.partials, missing: q.missing });
     }
-    q.resolve({ queryId: q.id, partials: q.partials, folded: { segmentIds: q.folded, partial: q.acc.partial() }, missing: q.missing });
+    let partial: PartialResult;
+    try {
+      partial = q.acc.partial();
+    } catch (e) {
+      q.acc.dispose();
+      return q.reject(toQueryError(e));
+    }
+    q.resolve({ queryId: q.id, partials: q.partials, folded: { segmentIds: q.folded, partial }, missing: q.missing });
   }
 }

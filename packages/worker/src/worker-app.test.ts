@@ -138,3 +138,12 @@ t.test('an oversized body over real HTTP: a Druid-shaped error, and the connecti
   t.match(res.text, /larger than/, 'the error says why');
   t.equal(res.connection, 'close', 'Connection: close');
 });
+
+t.test('a segment source that throws fails that query only; the executor goes on', async (t) => {
+  const { segments } = fixture(44);
+  const executor = new QueryExecutor({ get: async (id) => (id === 'boom' ? Promise.reject(new Error('disk on fire')) : segments.get(id) ?? null) });
+  await t.rejects(executor.run('q1', parseQuery(GROUP_BY), ['events_h0', 'boom', 'events_h1'], { merge: true }), { code: 'INTERNAL' });
+  const ok = await executor.run('q2', parseQuery(GROUP_BY), ['events_h0', 'events_h1'], { merge: true });
+  t.same(ok.folded?.segmentIds, ['events_h0', 'events_h1'], 'the next query is answered');
+  t.equal(accumulatorBytesHeld(), 0, 'the failed query gave its states back');
+});

@@ -56,6 +56,11 @@ const int = (x: number): string => {
 };
 
 /** Loop with dimensions: states addressed per row. */
+/** A term whose column has nulls here must have a null slot (the accumulator adds one first). */
+function checkShape(s: LoopShape): void {
+  for (const t of s.terms) if (t.kind !== 'count' && t.nulls !== 'none' && t.nullSlot < 0) throw new Error(`accumulate loop: a ${t.kind} over nulls has no null slot`);
+}
+
 function generateGrouped(s: LoopShape): string {
   const lines: string[] = ['const st = x.st;'];
   for (let d = 0; d < s.dims; d++) lines.push(`const c${d} = x.c${d}; const r${d} = x.r${d};`);
@@ -104,6 +109,7 @@ function loopFor(s: LoopShape): Compiled {
   let f = compiled.get(k);
   if (!f) {
     if (compiled.size >= accumulateShapesCachedMax) compiled.clear();
+    checkShape(s);
     f = new Function('lo', 'hi', 'sel', 'n', 'base', 'x', s.dims === 0 ? generateOne(s) : generateGrouped(s)) as Compiled;
     compiled.set(k, f);
   }

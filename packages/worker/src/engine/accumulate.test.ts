@@ -109,8 +109,9 @@ t.test('a segment that would pass the key bound is declined untouched; the calle
   t.equal(acc.add(large), false, 'the large one is declined');
   t.equal(acc.added, 1);
   t.equal(accumulatorBytesHeld(), held, 'declining allocated nothing');
+  t.equal(acc.add(small), true, 'a segment whose values fit is still taken after a decline (the declined one registered nothing)');
   const answer = finalizeResult(q, mergePartials(q, [acc.partial(), runOnSegment(q, large)]));
-  t.same(answer, perSegment(raw, [small, large]), 'the merged answer is the same');
+  t.same(answer, perSegment(raw, [small, small, large]), 'the merged answer is the same');
   t.equal(accumulatorBytesHeld(), 0);
 });
 
@@ -129,7 +130,15 @@ t.test('cancellation and deadlines stop a fold with the engine errors', async (t
   const segs = segments(new Rng(seed));
   const acc = SegmentsAccumulator.for(parseQuery(queries[0]))!;
   t.throws(() => acc.add(segs[0]!, { isCancelled: () => true }), { code: 'QUERY_CANCELLED' });
-  t.throws(() => acc.add(segs[0]!, { deadlineMs: 5, now: () => 10 }), { code: 'QUERY_TIMEOUT' });
+  t.throws(() => acc.add(segs[1]!), 'after a failed add nothing more is folded (the failed one may be half in)');
+  t.throws(() => acc.partial());
   acc.dispose();
+  t.equal(accumulatorBytesHeld(), 0);
+  const late = SegmentsAccumulator.for(parseQuery(queries[0]))!;
+  t.equal(late.add(segs[0]!), true);
+  let calls = 0;
+  // The deadline passes after the first chunk check, in the middle of the fold.
+  t.throws(() => late.add(segs[1]!, { deadlineMs: 5, now: () => (++calls > 1 ? 10 : 0) }), { code: 'QUERY_TIMEOUT' });
+  late.dispose();
   t.equal(accumulatorBytesHeld(), 0);
 });

@@ -178,6 +178,7 @@ export class SegmentsAccumulator {
   private bytes = 0;
   private allTime: number | null = null;
   private done = false;
+  private failed = false;
   /** Segments folded in. */
   added = 0;
 
@@ -200,16 +201,21 @@ export class SegmentsAccumulator {
   }
 
   /**
-   * Folds `segment`'s rows in; false (with none of its rows taken) when it does not fit, so the
-   * caller answers it alone. Throws QueryError like `runOnSegment` (cancelled, timed out).
+   * Folds `segment`'s rows in; false (with nothing of it taken) when it does not fit, so the
+   * caller answers it alone. Throws QueryError like `runOnSegment` (cancelled, timed out);
+   * after a throw the accumulator only takes `dispose()`.
    */
   add(segment: LoadedSegment, options: ExecutionOptions = {}): boolean {
-    if (this.done) throw new Error('SegmentsAccumulator.add after partial()');
+    if (this.done) throw new Error('SegmentsAccumulator.add after partial() or dispose()');
+    if (this.failed) throw new Error('SegmentsAccumulator.add after a failed add');
     const guard = new Guard(options);
     try {
       guard.check();
       return this.fold(segment, guard);
     } catch (err) {
+      // A fold stopped midway (cancelled, timed out) left part of the segment in the states:
+      // the accumulator is good for nothing but dispose().
+      this.failed = true;
       throw toQueryError(err);
     } finally {
       releaseScratch();
@@ -226,14 +232,19 @@ export class SegmentsAccumulator {
       if (x === null) return false;
       ids.push(x);
     }
-    // Query-wide ids for this segment's values (null only when the column has null rows).
+    // Query-wide ids this segment's values need (null only when the column has null rows),
+    // counted first and registered only once the segment is taken: a declined segment leaves
+    // nothing behind, not even ids that would make every later layout too large.
+    const firstCode: number[] = [];
+    const wanted = this.denseN.slice();
     for (let d = 0; d < dims.length; d++) {
       const pid = ids[d]!;
-      const hasNull = codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0;
+      const missing = !this.segmentHas(segment, this.dimNames[d]!);
+      firstCode.push(missing || codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0 ? 0 : 1);
       // The common case, a value already registered, is one load: room for every pool id first.
       if (this.toDense[d]!.length < this.pool.size) this.growToDense(d, this.pool.size);
       const toDense = this.toDense[d]!;
-      for (let c = hasNull ? 0 : 1; c < pid.length; c++) if (toDense[pid[c]!]! < 0) this.register(d, pid[c]!);
+      for (let c = firstCode[d]!; c < pid.length; c++) if (toDense[pid[c]!]! < 0) wanted[d]!++;
     }
     // How each term's column holds nulls here; a term's null count gets its slot at its first nulls.
     const nullsIn: ColumnNulls[] = [];
@@ -246,9 +257,14 @@ export class SegmentsAccumulator {
     const times = this.allBucket ? (plan.times.length > 0 ? [0] : []) : plan.times;
     let newBuckets = 0;
     for (const t of times) if (!this.bucketOf.has(t)) newBuckets++;
-    if (!this.reserve(Math.max(1, this.bucketTimes.length + newBuckets), nullsIn)) return false;
+    if (!this.reserve(Math.max(1, this.bucketTimes.length + newBuckets), nullsIn, wanted)) return false;
 
     this.added++;
+    for (let d = 0; d < dims.length; d++) {
+      const pid = ids[d]!;
+      const toDense = this.toDense[d]!;
+      for (let c = firstCode[d]!; c < pid.length; c++) if (toDense[pid[c]!]! < 0) this.register(d, pid[c]!);
+    }
     if (plan.clipped.length > 0 && (this.allTime === null || plan.clipped[0]!.start < this.allTime)) this.allTime = plan.clipped[0]!.start;
     for (const t of times) {
       if (this.bucketOf.has(t)) continue;
@@ -270,7 +286,7 @@ export class SegmentsAccumulator {
       const toDense = this.toDense[k]!;
       const step = L.mults[k]! * L.slots;
       const r = scratch(Int32Array, pid.length, 0, true);
-      // Offsets stay below accumulatorKeysMax * slots: exact int32.
+      // Offsets are below the states' length, at most accumulatorBytesMax / 8 = 2^25: exact int32.
       for (let c = 0; c < pid.length; c++) r[c] = toDense[pid[c]!]! * step;
       return r;
     });
@@ -378,6 +394,11 @@ export class SegmentsAccumulator {
     }
   }
 
+  /** Whether the segment has the dimension (a missing one reads as all null). */
+  private segmentHas(segment: LoadedSegment, name: string): boolean {
+    return segment.dimensions.has(name);
+  }
+
   private growToDense(d: number, size: number): void {
     const toDense = this.toDense[d]!;
     const grown = new Int32Array(Math.max(size, toDense.length * 2, 1024)).fill(-1);
@@ -406,13 +427,13 @@ export class SegmentsAccumulator {
    * at least a quarter so that moves stay rare. False when the key space would pass
    * `accumulatorKeysMax` or the process's accumulators `accumulatorBytesMax`.
    */
-  private reserve(buckets: number, nullsIn: readonly ColumnNulls[]): boolean {
+  private reserve(buckets: number, nullsIn: readonly ColumnNulls[], wanted: readonly number[]): boolean {
     const old = this.layout;
-    const grows = this.denseN.some((n, d) => n > old.caps[d]!);
+    const grows = wanted.some((n, d) => n > old.caps[d]!);
     const nulls = this.terms.map((_, j) => old.nullSlot[j]! >= 0 || nullsIn[j] !== 'none');
     const relayout = grows || nulls.some((x, j) => x !== old.nullSlot[j]! >= 0);
     if (!relayout && buckets <= this.bucketCap) return true;
-    const caps = this.denseN.map((n, d) => (n <= old.caps[d]! ? old.caps[d]! : Math.max(n, Math.ceil(old.caps[d]! * 1.25))));
+    const caps = wanted.map((n, d) => (n <= old.caps[d]! ? old.caps[d]! : Math.max(n, Math.ceil(old.caps[d]! * 1.25))));
     const layout = relayout ? layoutOf(this.terms, caps, nulls) : old;
     if (buckets * layout.space > accumulatorKeysMax) return false;
     const cap = Math.max(buckets, Math.min(relayout ? this.bucketCap : this.bucketCap * 2, Math.floor(accumulatorKeysMax / layout.space)));
@@ -486,7 +507,8 @@ export class SegmentsAccumulator {
 
   /** The partial result of every segment added; the accumulator is spent afterwards. */
   partial(): AggregatePartial {
-    if (this.done) throw new Error('SegmentsAccumulator.partial called twice');
+    if (this.done) throw new Error('SegmentsAccumulator.partial after partial() or dispose()');
+    if (this.failed) throw new Error('SegmentsAccumulator.partial after a failed add');
     const L = this.layout;
     const S = L.slots;
     const st = this.states;
