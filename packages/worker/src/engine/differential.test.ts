@@ -246,7 +246,8 @@ function expectedResult(set: AggSet, row: Record<string, unknown>): Record<strin
 
 function postSelect(set: AggSet): string {
   // NaN (0/0) is null in a Druid response and orders as null; DuckDB orders it above everything.
-  return set.posts.map((p) => `, (CASE WHEN isnan(${p.sql}) THEN NULL ELSE ${p.sql} END) AS ${col(p.name)}`).join('');
+  // Later post-aggregators read the raw value (`__raw`): Druid computes on with the NaN.
+  return set.posts.map((p) => `, ${p.sql} AS ${col(`${p.name}__raw`)}, (CASE WHEN isnan(${col(`${p.name}__raw`)}) THEN NULL ELSE ${col(`${p.name}__raw`)} END) AS ${col(p.name)}`).join('');
 }
 
 interface Ctx {
