@@ -2,7 +2,7 @@
  * Heartbeat scheduling against a loopback HTTP server that stands in for the metadata group's
  * two worker endpoints (register, heartbeat) and records every beat.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MetaClient } from '@cairn/client';
@@ -16,39 +16,59 @@ async function poll(what: string, timeoutMs: number, ok: () => boolean): Promise
   }
 }
 
-t.test('soon(): a beat well before the period, at most one per call, also when called during a beat', async (t) => {
-  let beats = 0;
-  let holdNext = false;
-  let release: (() => void) | null = null;
+type Answer = (body: Record<string, unknown>) => void;
+
+/**
+ * A loopback stand-in for the metadata group: register (and anything else) is answered `{}` at
+ * once; each heartbeat goes to `onBeat` with its URL and the function that answers it, so a test
+ * can answer now or hold the beat. Closed when the test ends. Returns its URL.
+ */
+async function fakeLeader(t: Test, onBeat: (url: string, answer: Answer) => void): Promise<string> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      const answer = () => {
+      const answer: Answer = (body) => {
         res.setHeader('content-type', 'application/json');
-        res.end(req.url!.includes('/heartbeat') ? JSON.stringify({ loadedHash: null, assignmentsHash: '' }) : '{}');
+        res.end(JSON.stringify(body));
       };
-      if (!req.url!.includes('/heartbeat')) return answer();
-      beats++;
-      if (holdNext) {
-        holdNext = false;
-        release = answer;
-      } else answer();
+      if (!req.url!.includes('/heartbeat')) return answer({});
+      onBeat(req.url!, answer);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A started heartbeat of worker w1 to `url` (stopped when the test ends); `onAssignments` gets each applied assignment list. */
+function heartbeatTo(t: Test, url: string, periodMs: number, onAssignments: (segments: { id: string }[]) => void = () => {}): Heartbeat {
   const hb = new Heartbeat(
     new MetaClient([{ id: 'm1', url }], 'token'),
     { id: 'w1', url: 'http://127.0.0.1:1', tier: '_default_tier', dc: 'dc1', capacityBytes: 1e9, version: 'test' },
-    // A period far longer than the test's deadlines: any second beat comes from soon().
-    3_600_000,
+    periodMs,
     () => ({ loaded: [], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 0, p99: 0 } }),
-    () => {},
+    onAssignments,
     () => {},
   );
   hb.start();
   t.teardown(() => hb.stop());
+  return hb;
+}
+
+t.test('soon(): a beat well before the period, at most one per call, also when called during a beat', async (t) => {
+  let beats = 0;
+  let holdNext = false;
+  let release: (() => void) | null = null;
+  const url = await fakeLeader(t, (_url, answer) => {
+    beats++;
+    const reply = () => answer({ loadedHash: null, assignmentsHash: '' });
+    if (holdNext) {
+      holdNext = false;
+      release = reply;
+    } else reply();
+  });
+  // A period far longer than the test's deadlines: any second beat comes from soon().
+  const hb = heartbeatTo(t, url, 3_600_000);
   await poll('the first beat', 10_000, () => beats === 1 && hb.lastOkAt > 0);
 
   hb.soon();
@@ -70,33 +90,12 @@ t.test('soon(): a beat well before the period, at most one per call, also when c
 });
 
 t.test('a leader that holds beats: assignments arrive with the held answer, an early beat goes while one is held, and an answer older than one applied is ignored', async (t) => {
-  const beats: { url: string; answer: (body: Record<string, unknown>) => void }[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const answer = (body: Record<string, unknown>) => {
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(body));
-      };
-      if (!req.url!.includes('/heartbeat')) return answer({});
-      beats.push({ url: req.url!, answer }); // every beat waits for the test
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const beats: { url: string; answer: Answer }[] = [];
+  const url = await fakeLeader(t, (beatUrl, answer) => beats.push({ url: beatUrl, answer })); // every beat waits for the test
   const applied: string[][] = [];
   const seg = (id: string) => ({ id, dataSource: 'events', location: `k/${id}`, checksum: 'c'.repeat(64), size: 1 });
-  const hb = new Heartbeat(
-    new MetaClient([{ id: 'm1', url }], 'token'),
-    { id: 'w1', url: 'http://127.0.0.1:1', tier: '_default_tier', dc: 'dc1', capacityBytes: 1e9, version: 'test' },
-    3_600_000, // far longer than the deadlines: every beat after the first comes from soon() or a held answer
-    () => ({ loaded: [], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 0, p99: 0 } }),
-    (segments) => applied.push(segments.map((s) => s.id)),
-    () => {},
-  );
-  hb.start();
-  t.teardown(() => hb.stop());
+  // A period far longer than the deadlines: every beat after the first comes from soon() or a held answer.
+  const hb = heartbeatTo(t, url, 3_600_000, (segments) => applied.push(segments.map((s) => s.id)));
 
   await poll('the first beat', 10_000, () => beats.length === 1);
   t.match(beats[0]!.url, /\?waitMs=\d+$/, 'a beat asks the leader to hold its answer');
@@ -128,35 +127,15 @@ t.test('a leader that holds beats: assignments arrive with the held answer, an e
 });
 
 t.test('with a leader that holds beats, the next beat leaves a period after the last while that one is held, and at most two are on the way', async (t) => {
-  const pending: ((body: Record<string, unknown>) => void)[] = [];
+  const pending: Answer[] = [];
   let arrivals = 0;
   let mostPending = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const answer = (body: Record<string, unknown>) => {
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(body));
-      };
-      if (!req.url!.includes('/heartbeat')) return answer({});
-      arrivals++;
-      pending.push(answer); // held until the test answers
-      mostPending = Math.max(mostPending, pending.length);
-    });
+  const url = await fakeLeader(t, (_url, answer) => {
+    arrivals++;
+    pending.push(answer); // held until the test answers
+    mostPending = Math.max(mostPending, pending.length);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const hb = new Heartbeat(
-    new MetaClient([{ id: 'm1', url }], 'token'),
-    { id: 'w1', url: 'http://127.0.0.1:1', tier: '_default_tier', dc: 'dc1', capacityBytes: 1e9, version: 'test' },
-    20, // a short period: the beats come from the timer
-    () => ({ loaded: [], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 0, p99: 0 } }),
-    () => {},
-    () => {},
-  );
-  hb.start();
-  t.teardown(() => hb.stop());
+  const hb = heartbeatTo(t, url, 20); // a short period: the beats come from the timer
   let seq = 0;
   const answerOldest = () => pending.shift()!({ loadedHash: null, assignmentsHash: '', version: [1, ++seq] });
 
