@@ -3,7 +3,7 @@
  * bytes matched the catalog's checksum, whatever deep storage or the cache hands back (a corrupt
  * or truncated object, a cache file torn or rotten after the load).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatInstant } from '@cairn/shared';
@@ -17,6 +17,12 @@ import { invertedIndex, invertedIndexBytesHeld, releaseInvertedIndexes } from '.
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1);
+
+/** A test folder with a local deep storage and a worker cache in it. */
+function folders(t: Test) {
+  const root = t.testdir();
+  return { root, deep: new LocalDeepStorage({ type: 'local', path: join(root, 'deep') }), cache: new SegmentCache(join(root, 'cache'), 1 << 30) };
+}
 
 /** A small real segment for hour `index`, stored in `deep`; its catalog entry. */
 async function segment(deep: DeepStorage, index: number, rows = 500): Promise<{ assigned: AssignedSegment; bytes: Uint8Array }> {
@@ -65,9 +71,7 @@ function events() {
 }
 
 t.test('SegmentCache.download: verified bytes are renamed into place; anything else leaves nothing', async (t) => {
-  const root = t.testdir();
-  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
-  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const { deep, cache } = folders(t);
   const good = await segment(deep, 0);
   t.equal(await cache.download(good.assigned, deep), good.bytes.length, 'answers the bytes downloaded');
   t.ok(cache.has(good.assigned), 'the cache has it');
@@ -92,9 +96,7 @@ t.test('SegmentCache.download: verified bytes are renamed into place; anything e
 });
 
 t.test('SegmentStore: a corrupt download is retried until deep storage serves the right bytes; a rotten cache file is refused at decode and fetched again', async (t) => {
-  const root = t.testdir();
-  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
-  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const { deep, cache } = folders(t);
   const ev = events();
   let clock = 0;
   const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: 1 << 30 }, ev.handlers, () => clock);
@@ -178,9 +180,7 @@ t.test('SegmentStore: onProgress each time the queue halves from its high point,
 });
 
 t.test('SegmentStore: the first decode of a file this process just downloaded and verified does not hash it again; every other decode does', async (t) => {
-  const root = t.testdir();
-  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
-  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const { root, deep, cache } = folders(t);
   const ev = events();
   let clock = 0;
   // Decoded segments are not kept (a bound of one byte), so every get decodes the file again.
@@ -211,9 +211,7 @@ t.test('SegmentStore: the first decode of a file this process just downloaded an
 });
 
 t.test('SegmentStore: a segment leaving the decoded cache gives back its inverted indexes at once', async (t) => {
-  const root = t.testdir();
-  const deep = new LocalDeepStorage({ type: 'local', path: join(root, 'deep') });
-  const cache = new SegmentCache(join(root, 'cache'), 1 << 30);
+  const { deep, cache } = folders(t);
   const ev = events();
   // Room for one decoded segment: decoding the second evicts the first.
   const [a, b] = await Promise.all([0, 1].map((i) => segment(deep, i)));
