@@ -215,18 +215,22 @@ export class CodeRangeFilter implements RowFilter {
   }
 }
 
+/** Word w of `bits` with only the bits of rows in [lo, hi) left (w within that range's words). */
+function wordWithin(bits: Uint32Array, w: number, lo: number, hi: number): number {
+  let x = bits[w]!;
+  const base = w << 5;
+  if (w === lo >>> 5) x &= -1 << (lo & 31);
+  if (w === (hi - 1) >>> 5 && hi - base < 32) x &= (1 << (hi - base)) - 1;
+  return x;
+}
+
 /** Rows of [lo, hi) whose bit is set, in order, into `sel`; returns their number. */
 function collectBits(bits: Uint32Array, lo: number, hi: number, sel: Int32Array): number {
   if (hi <= lo) return 0;
   let n = 0;
-  const wFirst = lo >>> 5;
-  const wLast = (hi - 1) >>> 5;
-  for (let w = wFirst; w <= wLast; w++) {
-    let x = bits[w]!;
-    if (x === 0) continue;
+  for (let w = lo >>> 5, wLast = (hi - 1) >>> 5; w <= wLast; w++) {
+    let x = wordWithin(bits, w, lo, hi);
     const base = w << 5;
-    if (w === wFirst) x &= -1 << (lo & 31);
-    if (w === wLast && hi - base < 32) x &= (1 << (hi - base)) - 1;
     while (x !== 0) {
       const low = x & -x;
       sel[n++] = base + 31 - Math.clz32(low);
@@ -288,14 +292,9 @@ export class PostingsFilter implements RowFilter {
     if (this.spanRows.length !== 1) {
       const bits = this.bitset();
       if (hi <= lo) return;
-      const wFirst = lo >>> 5;
-      const wLast = (hi - 1) >>> 5;
-      for (let w = wFirst; w <= wLast; w++) {
-        let x = bits[w]!;
-        if (x === 0) continue;
+      for (let w = lo >>> 5, wLast = (hi - 1) >>> 5; w <= wLast; w++) {
+        let x = wordWithin(bits, w, lo, hi);
         const base = w << 5;
-        if (w === wFirst) x &= -1 << (lo & 31);
-        if (w === wLast && hi - base < 32) x &= (1 << (hi - base)) - 1;
         while (x !== 0) {
           const low = x & -x;
           mask[base + 31 - Math.clz32(low) - lo] = 1;
