@@ -56,24 +56,20 @@ export function workerApp(d: WorkerAppDeps): Hono {
     try {
       const merge = body.merge === true;
       const answer = await d.executor.run(queryId, query, ids as string[], { merge });
-      const folded = answer.folded;
-      d.metrics.observeQuery(query.queryType, 'ok', (performance.now() - started) / 1000, answer.partials.length + (folded?.segmentIds.length ?? 0), answer.missing.length);
+      // Partials answered alone (one segment each) and the folded one, if any.
+      const pieces = [...answer.partials.map((p) => ({ segmentIds: [p.segmentId], partial: p.partial })), ...(answer.folded ? [answer.folded] : [])];
+      const segmentIds = pieces.flatMap((p) => p.segmentIds);
+      d.metrics.observeQuery(query.queryType, 'ok', (performance.now() - started) / 1000, segmentIds.length, answer.missing.length);
       // Dictionary-encoded dimensions only for callers that read them; older ones get values.
       const encode = body.dicts === true ? (p: PartialResult) => p : withoutDicts;
-      // One segment keeps the per-segment shape, folded or not.
-      const alone = folded && answer.partials.length === 0 && folded.segmentIds.length === 1 ? [{ segmentId: folded.segmentIds[0]!, partial: folded.partial }] : null;
-      if (alone || (!folded && (!merge || answer.partials.length < 2))) {
-        return c.json({ queryId: answer.queryId, partials: (alone ?? answer.partials).map((p) => ({ segmentId: p.segmentId, partial: encode(p.partial) })), missing: answer.missing });
+      // Without `merge` (older clients; nothing is folded then) and for one segment: one partial per segment.
+      if (!merge || segmentIds.length < 2) {
+        return c.json({ queryId: answer.queryId, partials: pieces.map((p) => ({ segmentId: p.segmentIds[0]!, partial: encode(p.partial) })), missing: answer.missing });
       }
       // One partial for all the segments answered: per-segment partials of a groupBy over many
-      // segments are megabytes of JSON that the caller would only merge anyway. Callers that do
-      // not ask (older clients) get one partial per segment.
-      const parts = [...answer.partials.map((p) => p.partial), ...(folded ? [folded.partial] : [])];
-      return c.json({
-        queryId: answer.queryId,
-        partials: [{ segmentIds: [...answer.partials.map((p) => p.segmentId), ...(folded?.segmentIds ?? [])], partial: encode(parts.length === 1 ? parts[0]! : mergePartials(query, parts)) }],
-        missing: answer.missing,
-      });
+      // segments are megabytes of JSON that the caller would only merge anyway.
+      const partial = pieces.length === 1 ? pieces[0]!.partial : mergePartials(query, pieces.map((p) => p.partial));
+      return c.json({ queryId: answer.queryId, partials: [{ segmentIds, partial: encode(partial) }], missing: answer.missing });
     } catch (err) {
       d.metrics.observeQuery(query.queryType, err instanceof QueryError ? err.code : 'INTERNAL', (performance.now() - started) / 1000, 0, 0);
       throw err;

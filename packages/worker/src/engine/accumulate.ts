@@ -239,7 +239,7 @@ export class SegmentsAccumulator {
     const wanted = this.denseN.slice();
     for (let d = 0; d < dims.length; d++) {
       const pid = ids[d]!;
-      const missing = !this.segmentHas(segment, this.dimNames[d]!);
+      const missing = !segment.dimensions.has(this.dimNames[d]!);
       firstCode.push(missing || codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0 ? 0 : 1);
       // The common case, a value already registered, is one load: room for every pool id first.
       if (this.toDense[d]!.length < this.pool.size) this.growToDense(d, this.pool.size);
@@ -394,11 +394,6 @@ export class SegmentsAccumulator {
     }
   }
 
-  /** Whether the segment has the dimension (a missing one reads as all null). */
-  private segmentHas(segment: LoadedSegment, name: string): boolean {
-    return segment.dimensions.has(name);
-  }
-
   private growToDense(d: number, size: number): void {
     const toDense = this.toDense[d]!;
     const grown = new Int32Array(Math.max(size, toDense.length * 2, 1024)).fill(-1);
@@ -482,7 +477,8 @@ export class SegmentsAccumulator {
 
   /** The query-wide id of dimension d in key g. */
   private idAt(g: number, d: number, layout = this.layout): number {
-    return Math.floor((g % layout.space) / layout.mults[d]!) % layout.caps[d]!;
+    // Keys < 2^20: integer division by truncation is exact.
+    return (((g % layout.space) / layout.mults[d]!) | 0) % layout.caps[d]!;
   }
 
   /** State of term j for key g as a number, NaN for null. */
@@ -569,11 +565,8 @@ export class SegmentsAccumulator {
       const local = new Int32Array(this.denseN[d]!).fill(-1);
       const used: number[] = [];
       const col = new WireCodes(n);
-      const mult = L.mults[d]!;
-      const cap = L.caps[d]!;
       for (let r = 0; r < n; r++) {
-        // Keys < 2^20: integer division by truncation is exact.
-        const id = (((keys[r]! % space) / mult) | 0) % cap;
+        const id = this.idAt(keys[r]!, d);
         let l = local[id]!;
         if (l < 0) {
           l = local[id] = used.length;
