@@ -201,7 +201,12 @@ function printTrace(trace: ProbeTrace[], firstMs: number): void {
     if (!buckets.has(b)) buckets.set(b, new Map());
     buckets.get(b)!.set(k, (buckets.get(b)!.get(k) ?? 0) + 1);
   }
-  for (const [b, m] of [...buckets].sort()) process.stdout.write(`    answered ${b}: ${[...m].map(([k, n]) => `${k} x${n}`).join('; ')}\n`);
+  if (trace.length <= 40) {
+    // A handful of probes (a quick failover): each one, in the order sent.
+    for (const t of [...trace].sort((a, b) => a.sentAt - b.sentAt)) process.stdout.write(`    probe to ${t.m} sent +${t.sentAt.toFixed(1)} answered +${t.doneAt.toFixed(1)}: ${t.status} ${String(t.what).slice(0, 60)}\n`);
+  } else {
+    for (const [b, m] of [...buckets].sort()) process.stdout.write(`    answered ${b}: ${[...m].map(([k, n]) => `${k} x${n}`).join('; ')}\n`);
+  }
   const slow = trace.filter((t) => t.doneAt - t.sentAt > 200).length;
   process.stdout.write(`    first accepted at ${firstMs.toFixed(0)} ms; ${slow} probes took over 200 ms; still in flight at the end: not listed\n`);
 }
@@ -273,8 +278,13 @@ async function failoverOnce(sys: KvSystem, sig: 'SIGKILL' | 'SIGTERM'): Promise<
     };
     fire();
   });
+  if (TRACE_PROBES) {
+    // Let the probes still in flight answer (bounded), so the trace shows where each one went.
+    const until = performance.now() + 200;
+    while (inflight.some((n) => n > 0) && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+    printTrace(trace, firstMs);
+  }
   for (const a of agents) a.destroy();
-  if (TRACE_PROBES) printTrace(trace, firstMs);
   if (firstMs < 0) throw new Error(`${sys.name}: no write was accepted within 30 s of ${sig} to the leader ${leader.id}`);
   await killMember(sys, leader.id, sig); // waits for the exit (a SIGTERM'd leader hands over first)
   const after = await waitLeader(sys);

@@ -13,13 +13,14 @@ import { NodeMetrics } from './node/metrics.js';
 import { RaftNode } from './node/raft-node.js';
 import { RaftStorage } from './node/raft-storage.js';
 import { PeerTransport } from './node/transport.js';
+import { handoverTarget } from './node/handover-target.js';
 import { VERSION } from './version.js';
 
 /**
  * cairn-meta: one member of the metadata group.
  *   cairn-meta --config cluster.json --id m1 --data DIR
- * The only place that binds a port. SIGTERM is graceful: a leader hands leadership to its most
- * up-to-date follower before it exits.
+ * The only place that binds a port. SIGTERM is graceful: a leader hands leadership to a follower
+ * that is up to date and has been connected longest (`handoverTarget`) before it exits.
  */
 const USAGE = 'usage: cairn-meta --config cluster.json --id m1 --data DIR';
 const SHUTDOWN_TRANSFER_MS = 2000;
@@ -118,7 +119,9 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     const n = node!;
     if (n.core.role === 'leader') {
-      const target = bestFollower(n);
+      const target = handoverTarget(
+        n.core.conf.voters.filter((id) => id !== n.id).map((id) => ({ id, match: n.core.progressOf(id)?.match ?? 0, connectedSince: transport.connectedSince(id) })),
+      );
       if (target) {
         const moved = await n.transferLeadership(target, SHUTDOWN_TRANSFER_MS).catch(() => false);
         log.info({ target, moved }, 'leadership transfer before exit');
@@ -143,21 +146,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-}
-
-/** The voter with the most of the leader's log, to hand leadership to. */
-function bestFollower(node: RaftNode<never> | RaftNode<ReturnType<typeof catalogMachines.fromRecords>>): string | null {
-  let best: string | null = null;
-  let bestMatch = -1;
-  for (const id of node.core.conf.voters) {
-    if (id === node.id) continue;
-    const match = node.core.progressOf(id)?.match ?? 0;
-    if (match > bestMatch) {
-      best = id;
-      bestMatch = match;
-    }
-  }
-  return best;
 }
 
 main().catch((err: unknown) => {

@@ -81,6 +81,8 @@ const EXPORTS_PENDING_MAX = 4;
 const TICKS_PER_TURN_MAX = 2;
 const ITEMS_PER_READY_MAX = 4096;
 const REQUEST_TIMEOUT_MS = 5000;
+/** A batch write slower than this is logged (debug): the disk, not the protocol, held the loop. */
+const SLOW_WRITE_MS = 5;
 /** Writes held while no leader is known or leadership is being handed over, and their bytes. */
 const PARKED_PROPOSALS_MAX = 4096;
 const PARKED_BYTES_MAX = 64 << 20;
@@ -506,6 +508,7 @@ export class RaftNode<S extends StateMachine> {
     const answerable = rd.snapshot ? 0 : results.findIndex((r) => r.entry.index >= firstUnpersisted);
     const early = answerable < 0 ? results.length : answerable;
     this.answerProposals(results, 0, early, latencies);
+    const writeStart = performance.now();
     await o.storage.writeReady({
       entries: rd.entries,
       hardState: rd.snapshot ? null : rd.hardState,
@@ -513,6 +516,9 @@ export class RaftNode<S extends StateMachine> {
       applied,
       sync: rd.mustSync,
     });
+    const writeMs = performance.now() - writeStart;
+    // Everything this node promises waits on this write; a slow one explains a slow election or write.
+    if (writeMs > SLOW_WRITE_MS) o.log.debug({ ms: Math.round(writeMs * 10) / 10, entries: rd.entries.length, records: writes.length, sync: rd.mustSync }, 'slow raft batch write');
     // Everything else waits until the batch is on disk: acks and votes promise persistence.
     if (!rd.sendBeforePersist) o.send(rd.messages);
     this.answerProposals(results, early, results.length, latencies);

@@ -84,6 +84,15 @@ export class PeerTransport {
     this.closed = true;
     for (const link of this.links.values()) link.close();
   }
+
+  /**
+   * Since when (epoch ms) the stream to `peer` has been connected without a break; 0 if it is
+   * down now. A peer connected for long has been running for long: a leader hands over to it
+   * rather than to one that just restarted (etcd does the same), whose process is still cold.
+   */
+  connectedSince(peer: NodeId): number {
+    return this.links.get(peer)?.connectedSince ?? 0;
+  }
 }
 
 class PeerLink {
@@ -94,6 +103,8 @@ class PeerLink {
   private blockedSince = 0;
   private snapshotInFlight = false;
   dropped = 0;
+  /** When the current stream's socket connected; 0 while there is none. */
+  connectedSince = 0;
 
   constructor(
     private readonly self: NodeId,
@@ -156,6 +167,7 @@ class PeerLink {
     this.state = 'closed';
     this.req?.destroy();
     this.req = null;
+    this.connectedSince = 0;
     this.queue = [];
   }
 
@@ -173,7 +185,13 @@ class PeerLink {
     req.on('response', (res: IncomingMessage) => this.req === req && this.refused(res));
     req.on('error', (err) => this.req === req && this.fail(err.message));
     req.on('close', () => this.req === req && this.fail('stream closed'));
-    req.on('socket', (socket) => socket.once('connect', () => (this.backoffMs = 0)));
+    req.on('socket', (socket) =>
+      socket.once('connect', () => {
+        if (this.req !== req) return;
+        this.backoffMs = 0;
+        this.connectedSince = Date.now();
+      }),
+    );
     req.flushHeaders();
     this.req = req;
     // Optimistic: frames may go before the peer accepts; if it refuses, they are simply lost.
@@ -195,6 +213,7 @@ class PeerLink {
     const req = this.req;
     this.req = null;
     req?.destroy();
+    this.connectedSince = 0;
     this.state = 'backoff';
     this.queue = [];
     this.log.debug({ peer: this.id, why }, 'raft stream down');
