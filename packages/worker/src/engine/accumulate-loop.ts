@@ -189,3 +189,44 @@ export function localLoop(s: LocalShape): LocalCompiled {
   }
   return f;
 }
+
+/**
+ * Folding one bucket of a one-dimension segment's local arrays into the accumulator's states:
+ * per code with rows, its row count and each term's local state at `base + dense[code] * step`,
+ * all terms in one pass over the codes (generated per shape, so each term's operation is
+ * inline: one loop per term read the codes and offsets once per term, and one generic loop
+ * over terms per code cost ~15 ns a code).
+ */
+export interface FoldTerm {
+  readonly kind: TermKind;
+  /** The term's slot in a group's states (-1 for count). */
+  readonly slot: number;
+}
+
+type FoldCompiled = (K: number, counts: Float64Array, dense: Int32Array, base: number, step: number, st: Float64Array, locals: Float64Array[]) => void;
+const compiledFold = new Map<string, FoldCompiled>();
+
+function generateFold(terms: readonly FoldTerm[]): string {
+  const lines: string[] = [];
+  terms.forEach((t, j) => t.kind !== 'count' && lines.push(`const l${j} = locals[${j}];`));
+  lines.push('for (let c = 0; c < K; c++) {', 'const rows = counts[c];', 'if (rows === 0) continue;', 'const o = base + dense[c] * step;', 'st[o] += rows;');
+  terms.forEach((t, j) => {
+    if (t.kind === 'count') return;
+    const at = `st[o + ${int(t.slot)}]`;
+    if (t.kind === 'sum') lines.push(`${at} += l${j}[c];`);
+    else lines.push(`{ const v = l${j}[c]; if (v ${t.kind === 'min' ? '<' : '>'} ${at}) ${at} = v; }`);
+  });
+  lines.push('}');
+  return lines.join('\n');
+}
+
+export function foldLoop(terms: readonly FoldTerm[]): FoldCompiled {
+  const k = terms.map((t) => `${t.kind}${t.slot}`).join(',');
+  let f = compiledFold.get(k);
+  if (!f) {
+    if (compiledFold.size >= accumulateShapesCachedMax) compiledFold.clear();
+    f = new Function('K', 'counts', 'dense', 'base', 'step', 'st', 'locals', generateFold(terms)) as FoldCompiled;
+    compiledFold.set(k, f);
+  }
+  return f;
+}

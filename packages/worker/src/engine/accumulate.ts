@@ -38,7 +38,7 @@ import {
   type TopNCandidate,
   type ValuePool,
 } from '@cairn/shared';
-import { AccumulateLoop, localLoop, type ColumnNulls, type LoopShape, type TermKind } from './accumulate-loop.js';
+import { AccumulateLoop, foldLoop, localLoop, type ColumnNulls, type LoopShape, type TermKind } from './accumulate-loop.js';
 import { selectBest } from './aggregate.js';
 import { codeHistogram, Columns, type CodeColumn } from './columns.js';
 import { chunkRows, Guard, type ExecutionOptions } from './execution.js';
@@ -234,17 +234,31 @@ export class SegmentsAccumulator {
     }
     // Query-wide ids this segment's values need (null only when the column has null rows),
     // counted first and registered only once the segment is taken: a declined segment leaves
-    // nothing behind, not even ids that would make every later layout too large.
+    // nothing behind, not even ids that would make every later layout too large. Each code's
+    // id is looked up once into `dense` (a sequential array the remaps and the fold then
+    // read): with ~50k values per segment, three lookups through the pool ids per code cost
+    // more than the segment's rows.
     const firstCode: number[] = [];
     const wanted = this.denseN.slice();
+    const denseOf: Int32Array[] = [];
     for (let d = 0; d < dims.length; d++) {
       const pid = ids[d]!;
       const missing = !segment.dimensions.has(this.dimNames[d]!);
-      firstCode.push(missing || codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0 ? 0 : 1);
+      const first = missing || codeHistogram(dims[d]!.codes, dims[d]!.dictionary.length)[0]! > 0 ? 0 : 1;
+      firstCode.push(first);
       // The common case, a value already registered, is one load: room for every pool id first.
       if (this.toDense[d]!.length < this.pool.size) this.growToDense(d, this.pool.size);
       const toDense = this.toDense[d]!;
-      for (let c = firstCode[d]!; c < pid.length; c++) if (toDense[pid[c]!]! < 0) wanted[d]!++;
+      const dense = scratch(Int32Array, pid.length, 0, true);
+      dense[0] = -1;
+      let unknown = 0;
+      for (let c = first; c < pid.length; c++) {
+        const id = toDense[pid[c]!]!;
+        dense[c] = id;
+        if (id < 0) unknown++;
+      }
+      wanted[d]! += unknown;
+      denseOf.push(dense);
     }
     // How each term's column holds nulls here; a term's null count gets its slot at its first nulls.
     const nullsIn: ColumnNulls[] = [];
@@ -261,9 +275,10 @@ export class SegmentsAccumulator {
 
     this.added++;
     for (let d = 0; d < dims.length; d++) {
+      if (wanted[d] === this.denseN[d]) continue;
       const pid = ids[d]!;
-      const toDense = this.toDense[d]!;
-      for (let c = firstCode[d]!; c < pid.length; c++) if (toDense[pid[c]!]! < 0) this.register(d, pid[c]!);
+      const dense = denseOf[d]!;
+      for (let c = firstCode[d]!; c < pid.length; c++) if (dense[c]! < 0) dense[c] = this.register(d, pid[c]!);
     }
     if (plan.clipped.length > 0 && (this.allTime === null || plan.clipped[0]!.start < this.allTime)) this.allTime = plan.clipped[0]!.start;
     for (const t of times) {
@@ -278,16 +293,16 @@ export class SegmentsAccumulator {
 
     const L = this.layout;
     if (dims.length === 1 && nullsIn.every((x) => x === 'none') && dims[0]!.dictionary.length < localCodesMax) {
-      this.foldLocal(segment, plan, dims[0]!, ids[0]!, values, all ? null : filter, guard);
+      this.foldLocal(segment, plan, dims[0]!, denseOf[0]!, values, all ? null : filter, guard);
       return true;
     }
     const remaps = dims.map((_, k) => {
-      const pid = ids[k]!;
-      const toDense = this.toDense[k]!;
+      const dense = denseOf[k]!;
       const step = L.mults[k]! * L.slots;
-      const r = scratch(Int32Array, pid.length, 0, true);
-      // Offsets are below the states' length, at most accumulatorBytesMax / 8 = 2^25: exact int32.
-      for (let c = 0; c < pid.length; c++) r[c] = toDense[pid[c]!]! * step;
+      const r = scratch(Int32Array, dense.length, 0, true);
+      // Offsets are below the states' length, at most accumulatorBytesMax / 8 = 2^25: exact int32
+      // (a code without rows here keeps id -1: its offset is never read).
+      for (let c = 0; c < dense.length; c++) r[c] = dense[c]! * step;
       return r;
     });
     const shape: LoopShape = {
@@ -322,18 +337,16 @@ export class SegmentsAccumulator {
    * bucket that is the whole segment without a filter takes its row counts from the column's
    * histogram (kept per segment), so the loop does not count.
    */
-  private foldLocal(segment: LoadedSegment, plan: BucketPlan, dim: CodeColumn, pid: Int32Array, values: Float64Array[], filter: RowFilter | null, guard: Guard): void {
+  private foldLocal(segment: LoadedSegment, plan: BucketPlan, dim: CodeColumn, dense: Int32Array, values: Float64Array[], filter: RowFilter | null, guard: Guard): void {
     const L = this.layout;
     const K = dim.dictionary.length + 1;
-    const toDense = this.toDense[0]!;
     const whole = filter === null && plan.times.length === 1 && plan.rows.length === 2 && plan.rows[0] === 0 && plan.rows[1] === segment.rowCount;
     const counts = whole ? codeHistogram(dim.codes, dim.dictionary.length) : scratch(Float64Array, K);
     const locals = this.terms.map((t) => (t.kind === 'count' ? scratch(Float64Array, 0) : scratch(Float64Array, K, initial(t.kind))));
     const loop = localLoop({ terms: this.terms.map((t) => t.kind), counting: !whole, fromSelection: filter !== null });
+    const fold = foldLoop(this.terms.map((t, j) => ({ kind: t.kind, slot: L.slot[j]! })));
     const sel = filter === null ? null : scratch(Int32Array, chunkRows, 0, true);
-    const present = scratch(Int32Array, K, 0, true);
-    const offsets = scratch(Int32Array, K, 0, true);
-    const st = this.states;
+    const step = L.mults[0]! * L.slots;
     for (let b = 0; b < plan.times.length; b++) {
       const base = this.bucketOf.get(this.allBucket ? 0 : plan.times[b]!)! * L.space * L.slots;
       let any = false;
@@ -354,39 +367,7 @@ export class SegmentsAccumulator {
         }
       }
       if (!any) continue;
-      // Term by term over the codes with rows: plain typed-array loops (one generic loop over
-      // terms per code cost ~15 ns a code, as much as the rows when dictionaries are large).
-      const step = L.mults[0]! * L.slots;
-      let m = 0;
-      for (let c = 0; c < K; c++) {
-        const rows = counts[c]!;
-        if (rows === 0) continue;
-        const o = base + toDense[pid[c]!]! * step;
-        st[o]! += rows;
-        present[m] = c;
-        offsets[m++] = o;
-      }
-      for (let j = 0; j < this.terms.length; j++) {
-        const kind = this.terms[j]!.kind;
-        if (kind === 'count') continue;
-        const local = locals[j]!;
-        const slot = L.slot[j]!;
-        if (kind === 'sum') {
-          for (let k = 0; k < m; k++) st[offsets[k]! + slot]! += local[present[k]!]!;
-        } else if (kind === 'min') {
-          for (let k = 0; k < m; k++) {
-            const v = local[present[k]!]!;
-            const at = offsets[k]! + slot;
-            if (v < st[at]!) st[at] = v;
-          }
-        } else {
-          for (let k = 0; k < m; k++) {
-            const v = local[present[k]!]!;
-            const at = offsets[k]! + slot;
-            if (v > st[at]!) st[at] = v;
-          }
-        }
-      }
+      fold(K, counts, dense, base, step, this.states, locals);
       if (b + 1 < plan.times.length) {
         if (!whole) counts.fill(0);
         this.terms.forEach((t, j) => t.kind !== 'count' && locals[j]!.fill(initial(t.kind)));
@@ -401,10 +382,11 @@ export class SegmentsAccumulator {
     this.toDense[d] = grown;
   }
 
-  private register(d: number, poolId: number): void {
+  /** The query-wide id of a pool id of dimension d, given one if it has none yet. */
+  private register(d: number, poolId: number): number {
     if (poolId >= this.toDense[d]!.length) this.growToDense(d, poolId + 1);
     const toDense = this.toDense[d]!;
-    if (toDense[poolId]! >= 0) return;
+    if (toDense[poolId]! >= 0) return toDense[poolId]!;
     const id = this.denseN[d]!++;
     toDense[poolId] = id;
     let back = this.densePool[d]!;
@@ -414,6 +396,7 @@ export class SegmentsAccumulator {
       this.densePool[d] = back = grown;
     }
     back[id] = poolId;
+    return id;
   }
 
   /**
