@@ -82,3 +82,30 @@ t.test('an export reads the records as they were when it was opened', async (t) 
   t.same(seen, [['a', '1'], ['b', '2']], 'later writes do not show through');
   await s.close();
 });
+
+t.test('a key changed several times in one batch ends as its last change says', async (t) => {
+  const dir = t.testdir();
+  let s = await RaftStorage.open(dir);
+  await s.load();
+  await s.writeReady({ entries: [], hardState: null, recordWrites: [{ key: 'gone', value: 'g' }], applied: 1, sync: true });
+  await s.writeReady({
+    entries: [],
+    hardState: null,
+    recordWrites: [
+      { key: 'rev', value: '1' },
+      { key: 'gone', value: 'again' },
+      { key: 'back', value: null },
+      { key: 'rev', value: '2' },
+      { key: 'gone', value: null },
+      { key: 'back', value: 'b' },
+      { key: 'rev', value: '3' },
+    ],
+    applied: 2,
+    sync: true,
+  });
+  await s.close();
+  s = await RaftStorage.open(dir);
+  t.equal((await s.load()).applied, 2);
+  t.same(await collect(s), [['back', 'b'], ['rev', '3']]);
+  await s.close();
+});
