@@ -1,6 +1,7 @@
 import t from 'tap';
 import { Catalog } from './catalog.js';
 import type { CatalogCommand } from './commands.js';
+import { Prng } from '../core/prng.js';
 
 /** A catalog and the records its writes would leave in storage. */
 function harness() {
@@ -131,4 +132,47 @@ t.test('keys and values are bytes: hex in records, byte order in ranges', async 
   const bad = apply({ type: 'kvPut', at: 0, key: 'é€', value: 'x' }).result;
   t.equal(bad.error.code, 'INVALID');
   t.match(bad.error.message, /^key: must be a byte string/);
+});
+
+t.test('random puts, deletes and ranges agree with a sorted model, and records come out in order', async (t) => {
+  const seed = Number(process.env['KV_SEED'] ?? 20261206);
+  t.comment(`seed ${seed} (KV_SEED)`);
+  const rnd = new Prng(seed);
+  const { catalog, apply } = harness();
+  const model = new Map<string, string>();
+  const keyOf = () => `k${rnd.u32() % 200}`;
+  const sortedModel = () => [...model.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (let step = 0; step < 3000; step++) {
+    const r = rnd.u32() % 10;
+    if (r < 5) {
+      const k = keyOf();
+      const v = `v${step}`;
+      apply(put(k, v));
+      model.set(k, v);
+    } else if (r < 7) {
+      const [a, b] = [keyOf(), keyOf()].sort();
+      apply({ type: 'kvDeleteRange', at: 0, key: a!, rangeEnd: b! });
+      for (const k of [...model.keys()]) if (k >= a! && k < b!) model.delete(k);
+    } else if (r < 9) {
+      const [a, b] = [keyOf(), keyOf()].sort();
+      const limit = rnd.u32() % 4;
+      const got = catalog.kvRange({ key: a!, rangeEnd: b!, limit });
+      const want = sortedModel().filter((k) => k >= a! && k < b!);
+      const shown = limit > 0 ? want.slice(0, limit) : want;
+      if (got.count !== want.length || got.kvs.map((kv) => `${kv.key}=${kv.value}`).join() !== shown.map((k) => `${k}=${model.get(k)}`).join()) {
+        t.fail(`step ${step}: range [${a}, ${b}) limit ${limit}: got ${got.count} ${JSON.stringify(got.kvs.map((kv) => kv.key))}, want ${want.length} ${JSON.stringify(shown)}`);
+        return;
+      }
+    } else {
+      const kvKeys = [...catalog.records()].filter(([k]) => k.startsWith('kv/')).map(([k]) => k);
+      const inOrder = kvKeys.every((k, i) => i === 0 || kvKeys[i - 1]! < k);
+      if (!inOrder || kvKeys.length !== model.size) {
+        t.fail(`step ${step}: records out of order or missing (${kvKeys.length} of ${model.size})`);
+        return;
+      }
+    }
+  }
+  const restored = Catalog.fromRecords(catalog.records());
+  t.same(restored.kvRange({ key: '\0', rangeEnd: '\0' }).kvs.map((kv) => kv.key), sortedModel(), 'a catalog restored from the records lists every key in order');
+  t.pass('3000 random steps agree with the model');
 });

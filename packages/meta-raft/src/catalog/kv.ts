@@ -36,8 +36,14 @@ const DUPLICATE_KEY = 'duplicate key given in txn request';
 export class KvStore {
   private rev = 1;
   private readonly entries = new Map<string, Entry>();
-  /** Every key, sorted (byte order): ranges are binary searches. */
+  /** Every key but those in `added`, sorted (byte order): ranges are binary searches. */
   private keys: string[] = [];
+  /**
+   * Keys created since the last ordered read, unsorted. A put of a new key used to splice it into
+   * `keys` at once, moving half the array on average (about 15 us per put at 100,000 keys); they
+   * are merged in one pass when a range, a delete or a snapshot next needs the order.
+   */
+  private added: string[] = [];
   /** Bytes of all keys and values, against `kvBytesMax`. */
   private bytes = 0;
 
@@ -65,7 +71,8 @@ export class KvStore {
     const limit = req.limit ?? 0;
     const end = limit > 0 ? Math.min(hi, lo + limit) : hi;
     const kvs: KeyValue[] = [];
-    for (let i = lo; i < end; i++) kvs.push(this.kv(this.keys[i]!, req.keysOnly === true));
+    const keys = this.sortedKeys();
+    for (let i = lo; i < end; i++) kvs.push(this.kv(keys[i]!, req.keysOnly === true));
     return { kvs, count, more: end < hi };
   }
 
@@ -74,21 +81,39 @@ export class KvStore {
    * key >= key; otherwise [key, rangeEnd), empty when rangeEnd <= key.
    */
   private bounds(key: string, rangeEnd: string | undefined): [number, number] {
+    const keys = this.sortedKeys();
     const lo = this.lowerBound(key);
-    if (rangeEnd === undefined || rangeEnd === '') return [lo, this.keys[lo] === key ? lo + 1 : lo];
-    if (rangeEnd === '\0') return [lo, this.keys.length];
+    if (rangeEnd === undefined || rangeEnd === '') return [lo, keys[lo] === key ? lo + 1 : lo];
+    if (rangeEnd === '\0') return [lo, keys.length];
     return [lo, Math.max(lo, this.lowerBound(rangeEnd))];
   }
 
   private lowerBound(key: string): number {
+    const keys = this.sortedKeys();
     let lo = 0;
-    let hi = this.keys.length;
+    let hi = keys.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.keys[mid]! < key) lo = mid + 1;
+      if (keys[mid]! < key) lo = mid + 1;
       else hi = mid;
     }
     return lo;
+  }
+
+  /** Every key in byte order, after merging those added since the last ordered read. */
+  private sortedKeys(): string[] {
+    if (this.added.length === 0) return this.keys;
+    const add = this.added.sort(byteOrder);
+    const out = new Array<string>(this.keys.length + add.length);
+    let i = 0;
+    let j = 0;
+    let o = 0;
+    while (i < this.keys.length && j < add.length) out[o++] = this.keys[i]! < add[j]! ? this.keys[i++]! : add[j++]!;
+    while (i < this.keys.length) out[o++] = this.keys[i++]!;
+    while (j < add.length) out[o++] = add[j++]!;
+    this.keys = out;
+    this.added = [];
+    return out;
   }
 
   private kv(key: string, keysOnly = false): KeyValue {
@@ -194,7 +219,7 @@ export class KvStore {
         : { value, createRevision: prev.createRevision, modRevision: rev, version: prev.version + 1 };
     const prevKv = prev === undefined ? undefined : this.kv(key);
     if (prev === undefined) {
-      this.keys.splice(this.lowerBound(key), 0, key);
+      this.added.push(key);
       this.bytes += key.length;
     } else {
       this.bytes -= prev.value.length;
@@ -207,7 +232,7 @@ export class KvStore {
 
   private doDelete(key: string, rangeEnd: string | undefined, wantPrev: boolean, writes: WriteSet): DeleteRangeResponse {
     const [lo, hi] = this.bounds(key, rangeEnd);
-    const doomed = this.keys.slice(lo, hi);
+    const doomed = this.sortedKeys().slice(lo, hi);
     const prevKvs = wantPrev ? doomed.map((k) => this.kv(k)) : undefined;
     for (const k of doomed) {
       this.bytes -= k.length + this.entries.get(k)!.value.length;
@@ -242,14 +267,18 @@ export class KvStore {
   }
 
   finishLoad(): void {
-    this.keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    this.keys.sort(byteOrder);
     for (const e of this.entries.values()) assert(e.modRevision <= this.rev, 'a kv key is newer than the store revision');
   }
 
   *records(): Generator<[string, string]> {
-    for (const k of this.keys) yield [PREFIX.kv + latin1ToHex(k), encodeEntry(this.entries.get(k)!)];
+    for (const k of this.sortedKeys()) yield [PREFIX.kv + latin1ToHex(k), encodeEntry(this.entries.get(k)!)];
     if (this.rev !== 1) yield [KV_REVISION_KEY, String(this.rev)];
   }
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function encodeEntry(e: Entry): string {
