@@ -353,9 +353,28 @@ function rowsTable(keys: Float64Array, m: number, table: KeyTable, rowOf: Int32A
   return n;
 }
 
+const DISTINCT = Symbol('cairn.distinctRows');
+
+/**
+ * Marks a partial built in this process whose rows are distinct groups (no two rows with the same
+ * bucket and dimension values) and whose dictionaries hold distinct values, as the accumulator
+ * and `encodeCombined` build them: combining it alone (finalizing a merged answer) then takes its
+ * rows as they are instead of looking every row's key up again (~5 ms for 100k rows). A
+ * non-enumerable property: never serialized, and not carried by spread copies.
+ */
+export function markDistinctRows<T extends object>(partial: T): T {
+  Object.defineProperty(partial, DISTINCT, { value: true, enumerable: false, configurable: true });
+  return partial;
+}
+
+function hasDistinctRows(p: object): boolean {
+  return (p as { [DISTINCT]?: boolean })[DISTINCT] === true;
+}
+
 /** Decodes and combines the rows of aggregate partials. */
 export function combineAggregates(query: AggregatingQuery, partials: readonly AggregatePartial[], evaluator: RowEvaluator): CombinedRows {
   const dimCount = dimensionCount(query);
+  if (partials.length === 1 && hasDistinctRows(partials[0]!) && (dimCount === 0 || partials[0]!.dicts)) return distinctRows(query, partials[0]!, evaluator, dimCount);
   const fns = evaluator.fns;
   const isAll = query.granularity.type === 'all';
   const interners = Array.from({ length: dimCount }, () => new Interner());
@@ -518,6 +537,50 @@ export function combineAggregates(query: AggregatingQuery, partials: readonly Ag
   return out;
 }
 
+/** The rows of one partial marked by `markDistinctRows`, validated as `combineAggregates` does, without key lookups. */
+function distinctRows(query: AggregatingQuery, p: AggregatePartial, evaluator: RowEvaluator, dimCount: number): CombinedRows {
+  checkAggregatePartial(p, dimCount, evaluator.fns.length);
+  const n = p.time.length;
+  const isAll = query.granularity.type === 'all';
+  const time = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = p.time[i];
+    if (typeof t !== 'number') throw malformed(p, 'a time is not a number');
+    time[i] = isAll ? (p.allTime ?? 0) : t;
+  }
+  const dicts: (string | null)[][] = [];
+  const codes: Int32Array[] = [];
+  for (let d = 0; d < dimCount; d++) {
+    const dict = p.dicts![d]!;
+    const col = p.dims[d]!;
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = col[i] as number;
+      if (!((c | 0) === c && c >= 0 && c < dict.length)) throw malformed(p, 'a dimension index outside its dictionary');
+      out[i] = c;
+    }
+    dicts.push(dict.slice());
+    codes.push(out);
+  }
+  const rowOf = new Int32Array(n);
+  for (let i = 0; i < n; i++) rowOf[i] = i;
+  const counts = new CountColumn();
+  counts.grow(n);
+  counts.combineJSON(rowOf, p.counts, n);
+  const states = query.aggregations.map((a, j) => {
+    const s = stateColumn(a, evaluator.fns[j]!);
+    s.grow(n);
+    s.combineJSON(rowOf, p.aggs[j]!, n);
+    return s;
+  });
+  const out: CombinedRows = { allTime: p.allTime, n, time, dicts, codes, counts: counts.values, states };
+  const pooled = dimCount > 0 ? pooledIdsOf(p) : undefined;
+  if (pooled && pooled.ids.length === dimCount && pooled.ids.every((ids, d) => ids.length === dicts[d]!.length)) {
+    out.pooled = { pool: pooled.pool, ids: pooled.ids.map((ids) => ids.slice()) };
+  }
+  return out;
+}
+
 /**
  * The pool all partials' ids come from, when every partial with rows has dictionaries and pool
  * ids of one pool, and the pool is not much larger than what they hold (its ids index an array
@@ -586,5 +649,6 @@ export function encodeCombined(query: AggregatingQuery, rows: CombinedRows, orde
   const aggs = rows.states.map((s) => s.encode(pick));
   const out: AggregatePartial = { queryType: query.queryType, allTime: rows.allTime, time, dims, dicts, counts, aggs };
   if (rows.pooled) attachPooledIds(out, { pool: rows.pooled.pool, ids: pooledIds });
-  return out;
+  // Combined rows are distinct, and so are the picked ones (`order` never repeats a row).
+  return markDistinctRows(out);
 }

@@ -9,7 +9,8 @@ import type { JsonValue } from '../json.js';
 import { formatInstant } from '../time.js';
 import { QueryError } from './errors.js';
 import { timestampFormatter } from './granularity.js';
-import { combineAggregates, dimValueAt, statesAt, type CombinedRows } from './combine.js';
+import { combineAggregates, dimValueAt, statesAt, type CombinedRows, type StateColumn } from './combine.js';
+import type { AggregatorFunctions } from './aggregators.js';
 import { scanRowsNeeded, topNKeep } from './merge.js';
 import { compareLexicographic, compareNullableNumbers, compareNullableStrings, stringComparator } from './ordering.js';
 import { outputValue, rowNumber, type RowValue } from './post-aggregators.js';
@@ -143,7 +144,9 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
   const naturalOrder = (items: number[]): number[] => {
     if (items.length < 64) return items.sort(natural);
     if (dimCount > 0) ranks();
-    const times = [...new Set(items.map((i) => rows.time[i]!))].sort((a, b) => a - b);
+    let oneTime = true;
+    for (let k = 1; k < items.length && oneTime; k++) oneTime = rows.time[items[k]!] === rows.time[items[0]!];
+    const times = oneTime ? [rows.time[items[0]!]!] : [...new Set(items.map((i) => rows.time[i]!))].sort((a, b) => a - b);
     const timeRank = new Map(times.map((t, r) => [t, r]));
     let range = times.length;
     for (const d of rows.dicts) range *= d.length;
@@ -152,10 +155,29 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
     const sizes = rows.dicts.map((d) => d.length);
     for (let k = 0; k < items.length; k++) {
       const i = items[k]!;
-      let key = times.length === 1 ? 0 : timeRank.get(rows.time[i]!)!;
+      let key = oneTime ? 0 : timeRank.get(rows.time[i]!)!;
       for (let d = 0; d < dimCount; d++) key = key * sizes[d]! + rowRanks[d]![i]!;
-      keys[k] = key * n + i;
+      keys[k] = key;
     }
+    // Distinct groups have distinct keys (ranks are distinct per dictionary entry): when the key
+    // range is not much larger than the rows, each row goes to its key's place and the places
+    // are read back in order, with no sort (a 94k-row groupBy: ~1 ms instead of ~8).
+    if (range <= placedKeysMax && range <= 4 * items.length + 1024) {
+      const at = new Int32Array(range).fill(-1);
+      let clash = false;
+      for (let k = 0; k < items.length; k++) {
+        const key = keys[k]!;
+        if (at[key]! >= 0) clash = true;
+        at[key] = items[k]!;
+      }
+      if (!clash) {
+        const out: number[] = new Array(items.length);
+        let m = 0;
+        for (let key = 0; key < range; key++) if (at[key]! >= 0) out[m++] = at[key]!;
+        return out;
+      }
+    }
+    for (let k = 0; k < items.length; k++) keys[k] = keys[k]! * n + items[k]!;
     keys.sort();
     const out: number[] = new Array(keys.length);
     for (let k = 0; k < keys.length; k++) out[k] = keys[k]! % n;
@@ -188,19 +210,21 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
   const names = evaluator.names;
   const fns = evaluator.fns;
   const direct = query.postAggregations.length === 0;
+  // Without post-aggregators a row's values are its states finalized, computed column by column
+  // (one loop per aggregator stays monomorphic; per row, a call through each aggregator's state
+  // column and function table cost ~100 ns) and with no arrays per row.
+  const columns = direct ? fns.map((f, j) => finalizedColumn(f, rows.states[j]!, order)) : null;
+  const dimNames = query.dimensions.map((d) => d.outputName);
   let lastTime = NaN;
   let lastStamp = '';
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!;
     const event: Record<string, JsonValue> = {};
-    for (let d = 0; d < dimCount; d++) event[query.dimensions[d]!.outputName] = dimValueAt(rows, d, i);
-    const fin = fins[i];
-    if (fin === undefined && direct) {
-      // Without post-aggregators a row's values are its states finalized: no arrays per row
-      // (with 100k rows they were half of what the response left for the garbage collector).
-      for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(fns[j]!.finalize(rows.states[j]!.get(i)) as RowValue, rawToJSON);
+    for (let d = 0; d < dimCount; d++) event[dimNames[d]!] = rows.dicts[d]![rows.codes[d]![i]!]!;
+    if (columns) {
+      for (let j = 0; j < names.length; j++) event[names[j]!] = columns[j]![k]!;
     } else {
-      const values = fin ?? finOf(i);
+      const values = fins[i] ?? finOf(i);
       for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(values[j]!, rawToJSON);
     }
     const t = rows.time[i]!;
@@ -260,6 +284,16 @@ function limitSpecIndexComparator(
   };
   if (!byTime) return columns;
   return query.context.sortByDimsFirst === true ? (a, b) => columns(a, b) || time[a]! - time[b]! : (a, b) => time[a]! - time[b]! || columns(a, b);
+}
+
+/** Keys up to this many are ordered by placing each row at its key (4 bytes per key). */
+const placedKeysMax = 1 << 24;
+
+/** The output values of one aggregator on rows `order` (finalized, then as JSON). */
+function finalizedColumn(f: AggregatorFunctions, states: StateColumn, order: readonly number[]): JsonValue[] {
+  const out: JsonValue[] = new Array(order.length);
+  for (let k = 0; k < order.length; k++) out[k] = outputValue(f.finalize(states.get(order[k]!)) as RowValue, rawToJSON);
+  return out;
 }
 
 /** The one row of initial states Druid answers for a dimensionless groupBy over no rows. */

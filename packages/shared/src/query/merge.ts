@@ -7,7 +7,7 @@
  * segmentMetadata concatenates, or folds when `merge` is set.
  */
 import type { JsonValue } from '../json.js';
-export { combineAggregates, dimValueAt, statesAt, type CombinedRows } from './combine.js';
+export { combineAggregates, dimValueAt, markDistinctRows, statesAt, type CombinedRows } from './combine.js';
 import { formatInterval, parseInterval } from '../time.js';
 import { QueryError } from './errors.js';
 import { checkAggregatePartial, combineAggregates, dimValueAt, encodeCombined, statesAt, type CombinedRows } from './combine.js';

@@ -8,7 +8,7 @@ import { aggregatorFunctions } from './aggregators.js';
 import { QueryError } from './errors.js';
 import { finalizeResult } from './finalize.js';
 import { hllToJSON, hllNew, hllAdd } from './hll.js';
-import { mergePartials } from './merge.js';
+import { markDistinctRows, mergePartials } from './merge.js';
 import { parseQuery } from './parse.js';
 import { partialDimValue, type AggregatePartial, type ScanPartial, type SegmentAnalysis } from './partial.js';
 import { evalPostAggregator, type RowValue } from './post-aggregators.js';
@@ -223,6 +223,72 @@ t.test('partials with and without dictionaries merge together (rolling upgrades)
   t.same(events([mergePartials(q, [old, coded]) as AggregatePartial]), want, 'a merged partial finalizes the same');
   t.same(events([JSON.parse(JSON.stringify(mergePartials(q, [coded, old]))) as AggregatePartial]), want, 'through JSON');
   t.throws(() => mergePartials(q, [old, { ...coded, dims: [[2, 0, 1], [0, 1, 0]] }]), { code: 'INTERNAL' }, 'an index outside the dictionary');
+});
+
+t.test('a partial marked as holding distinct rows finalizes as the same partial unmarked', async (t) => {
+  // Hundreds of groups over two days and two dimensions (nulls included), so that the natural
+  // order takes the placement path (>= 64 rows, keys not much more than the rows).
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const dictD = [null, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'];
+  const dictE = ['x', 'y', null, 'w', 'v', 'u', 'z', 't', 's', 'r'];
+  const rows: [number, number, number][] = [];
+  for (const time of [T2, T1]) for (let d = 0; d < dictD.length; d++) for (let e = 0; e < dictE.length; e++) if (rand(5) > 0) rows.push([time, d, e]);
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = rand(i + 1);
+    [rows[i], rows[j]] = [rows[j]!, rows[i]!];
+  }
+  const partial = (): AggregatePartial => ({
+    queryType: 'groupBy',
+    allTime: T1,
+    time: rows.map((r) => r[0]),
+    dicts: [dictD, dictE],
+    dims: [rows.map((r) => r[1]), rows.map((r) => r[2])],
+    counts: rows.map((_, i) => 1 + (i % 3)),
+    aggs: [rows.map((_, i) => 1 + (i % 3)), rows.map((_, i) => (i % 7 === 0 ? null : (i * 37) % 101)), rows.map((_, i) => (i % 5 === 0 ? null : -i))],
+  });
+  const q = (extra: object) =>
+    parseQuery({
+      ...base,
+      queryType: 'groupBy',
+      granularity: 'day',
+      dimensions: ['d', 'e'],
+      aggregations: [{ type: 'count', name: 'c' }, { type: 'longSum', name: 's', fieldName: 'l' }, { type: 'longMin', name: 'm', fieldName: 'l' }],
+      ...extra,
+    });
+  const answers = (query: ReturnType<typeof q>) => {
+    const plain = finalizeResult(query, partial());
+    const marked = finalizeResult(query, markDistinctRows(partial()));
+    return { plain, marked };
+  };
+  const natural = answers(q({}));
+  t.equal(natural.plain.length, rows.length);
+  t.same(natural.marked, natural.plain, 'natural order');
+  const key = (r: { timestamp: string; event: Record<string, unknown> }) => [r.timestamp, r.event['d'], r.event['e']] as const;
+  const cmp = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
+  const expected = [...(natural.plain as { timestamp: string; event: Record<string, unknown> }[])].sort((x, y) => {
+    const [tx, dx, ex] = key(x);
+    const [ty, dy, ey] = key(y);
+    return cmp(tx, ty) || cmp(dx as string | null, dy as string | null) || cmp(ex as string | null, ey as string | null);
+  });
+  t.same(natural.plain, expected, 'time, then each dimension with null first');
+  const limited = answers(q({ limitSpec: { columns: [{ dimension: 's', direction: 'descending' }, { dimension: 'm' }], limit: 10 } }));
+  t.same(limited.marked, limited.plain, 'ordered limit');
+  const topQuery = parseQuery({ ...base, queryType: 'topN', granularity: 'day', dimension: 'd', metric: 's', threshold: 3, aggregations: [{ type: 'longSum', name: 's', fieldName: 'l' }] });
+  const topPartial = (): AggregatePartial => ({ ...partial(), queryType: 'topN', dicts: [dictD], dims: [rows.map((r) => r[1])], aggs: [partial().aggs[1]!] });
+  // (One topN row per bucket and value: the rows above hold many per value, so keep the first.)
+  const seen = new Set<string>();
+  const firsts = rows.map((r, i) => [r, i] as const).filter(([r]) => !seen.has(`${r[0]},${r[1]}`) && seen.add(`${r[0]},${r[1]}`)).map(([, i]) => i);
+  const pick = (p: AggregatePartial): AggregatePartial => ({
+    ...p,
+    time: firsts.map((i) => p.time[i] as number),
+    dims: [firsts.map((i) => p.dims[0]![i] as number)],
+    counts: firsts.map((i) => p.counts[i] as number),
+    aggs: [firsts.map((i) => p.aggs[0]![i] as number | null)],
+  });
+  t.same(finalizeResult(topQuery, mergePartials(topQuery, [markDistinctRows(pick(topPartial()))])), finalizeResult(topQuery, mergePartials(topQuery, [pick(topPartial())])), 'topN');
+  t.throws(() => finalizeResult(q({}), markDistinctRows({ ...partial(), dims: [rows.map(() => 12), rows.map((r) => r[2])] })), { code: 'INTERNAL' }, 'an index outside the dictionary');
+  t.throws(() => finalizeResult(q({}), markDistinctRows({ ...partial(), time: rows.map(() => 'x') as unknown as number[] })), { code: 'INTERNAL' }, 'a time that is not a number');
 });
 
 t.test('timeseries: zero-filled buckets, skipEmptyBuckets, descending, limit, grandTotal', async (t) => {
