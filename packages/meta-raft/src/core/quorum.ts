@@ -11,9 +11,18 @@ export function quorumSize(voters: number): number {
  * Example: matches [5, 3, 9] -> 5.
  */
 export function majorityIndex(voters: readonly NodeId[], matchOf: (id: NodeId) => number): number {
-  if (voters.length === 0) return 0;
-  const matches = voters.map(matchOf).sort((x, y) => y - x);
-  return matches[quorumSize(voters.length) - 1]!;
+  // The largest match that at least a quorum of voters reach, by counting rather than sorting a
+  // copy: the leader asks on every proposal and every ack, and groups have a handful of voters.
+  const need = quorumSize(voters.length);
+  let best = 0;
+  for (const id of voters) {
+    const m = matchOf(id);
+    if (m <= best) continue;
+    let reach = 0;
+    for (const other of voters) if (matchOf(other) >= m) reach++;
+    if (reach >= need) best = m;
+  }
+  return best;
 }
 
 export type VoteResult = 'won' | 'lost' | 'pending';
