@@ -183,7 +183,8 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
     for (let k = 0; k < keys.length; k++) out[k] = keys[k]! % n;
     return out;
   };
-  let order = Array.from({ length: n }, (_, i) => i);
+  let order: number[] = new Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
   if (query.having) {
     const having = compileHaving(query.having, query.dimensions, evaluator);
     order = order.filter((i) => having(row(i)));
@@ -196,9 +197,9 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
       // best `offset + limit` rows with a heap instead of sorting them all. Rows compare by
       // index over per-column arrays (metric values as numbers, lexicographic dimensions by
       // rank): no row object per group.
-      const cmp = limitSpecIndexComparator(query, rows, evaluator, finOf, ranks, byTime);
+      const { cmp, primary } = limitSpecIndexComparator(query, rows, evaluator, finOf, ranks, byTime);
       const total = (a: number, b: number) => cmp(a, b) || natural(a, b);
-      order = end * 4 < order.length ? smallest(order, end, total) : order.sort(total);
+      order = end * 4 < order.length ? smallest(order, end, total, primary) : order.sort(total);
     } else {
       order = naturalOrder(order);
     }
@@ -250,8 +251,9 @@ function limitSpecIndexComparator(
   finOf: (r: number) => RowValue[],
   ranks: () => Int32Array[],
   byTime: boolean,
-): (a: number, b: number) => number {
-  const parts = query.limitSpec!.columns.map((c): ((a: number, b: number) => number) => {
+): { cmp: (a: number, b: number) => number; primary: Float64Array | null } {
+  let primary: Float64Array | null = null;
+  const parts = query.limitSpec!.columns.map((c, p): ((a: number, b: number) => number) => {
     const sign = c.direction === 'descending' ? -1 : 1;
     const d = query.dimensions.findIndex((s) => s.outputName === c.dimension);
     if (d >= 0) {
@@ -272,6 +274,12 @@ function limitSpecIndexComparator(
       const v = rowNumber(aggregator ? (aggregator.finalize(rows.states[j]!.get(r)) as RowValue) : finOf(r)[j]!);
       values[r] = v === null ? NaN : v;
     }
+    if (p === 0 && !byTime) {
+      // The first column as one number per row, smaller first: null first when ascending, last
+      // when descending, as compareNullableNumbers orders it.
+      primary = new Float64Array(rows.n);
+      for (let r = 0; r < rows.n; r++) primary[r] = values[r] !== values[r] ? -sign * Infinity : sign * values[r]!;
+    }
     return (a, b) => sign * compareNullableNumbers(values[a]!, values[b]!);
   });
   const time = rows.time;
@@ -282,8 +290,8 @@ function limitSpecIndexComparator(
     }
     return 0;
   };
-  if (!byTime) return columns;
-  return query.context.sortByDimsFirst === true ? (a, b) => columns(a, b) || time[a]! - time[b]! : (a, b) => time[a]! - time[b]! || columns(a, b);
+  if (!byTime) return { cmp: columns, primary };
+  return { cmp: query.context.sortByDimsFirst === true ? (a, b) => columns(a, b) || time[a]! - time[b]! : (a, b) => time[a]! - time[b]! || columns(a, b), primary: null };
 }
 
 /** Keys up to this many are ordered by placing each row at its key (4 bytes per key). */
@@ -303,10 +311,14 @@ function summaryRow(query: GroupByQuery, evaluator: RowEvaluator, allTime: numbe
   return { ...rows, n: 1, time: Float64Array.of(allTime), counts: Float64Array.of(0), states };
 }
 
-/** The `k` smallest items under `cmp`, sorted (a bounded max-heap: one pass, no full sort). */
-function smallest<T>(items: readonly T[], k: number, cmp: (a: T, b: T) => number): T[] {
+/**
+ * The `k` smallest row indexes under `cmp`, sorted (a bounded max-heap: one pass, no full sort).
+ * With `primary` (a number per row that `cmp` orders by first), a row whose number is above the
+ * heap's largest is passed over without calling `cmp`: most rows of a small limit over many.
+ */
+function smallest(items: readonly number[], k: number, cmp: (a: number, b: number) => number, primary: Float64Array | null = null): number[] {
   if (k <= 0) return [];
-  const heap: T[] = [];
+  const heap: number[] = [];
   const siftDown = (i: number) => {
     for (;;) {
       const l = 2 * i + 1;
@@ -328,7 +340,7 @@ function smallest<T>(items: readonly T[], k: number, cmp: (a: T, b: T) => number
         [heap[i], heap[p]] = [heap[p]!, heap[i]!];
         i = p;
       }
-    } else if (cmp(x, heap[0]!) < 0) {
+    } else if ((primary === null || !(primary[x]! > primary[heap[0]!]!)) && cmp(x, heap[0]!) < 0) {
       heap[0] = x;
       siftDown(0);
     }

@@ -291,6 +291,35 @@ t.test('a partial marked as holding distinct rows finalizes as the same partial 
   t.throws(() => finalizeResult(q({}), markDistinctRows({ ...partial(), time: rows.map(() => 'x') as unknown as number[] })), { code: 'INTERNAL' }, 'a time that is not a number');
 });
 
+t.test('an ordered limit far below the rows picks the rows a full sort would (nulls, ties, both directions)', async (t) => {
+  const n = 300;
+  const values = Array.from({ length: n }, (_, i) => `v${String((i * 7919) % n).padStart(3, '0')}`);
+  const sums = Array.from({ length: n }, (_, i) => (i % 11 === 0 ? null : i % 13 === 0 ? -Infinity : (i * 37) % 23));
+  const p: AggregatePartial = { queryType: 'groupBy', allTime: T1, time: values.map(() => T1), dims: [values], counts: values.map(() => 1), aggs: [values.map(() => 1), sums] };
+  const q = (direction: string, limit: number, offset = 0) =>
+    parseQuery({
+      ...base,
+      queryType: 'groupBy',
+      granularity: 'all',
+      dimensions: ['d'],
+      aggregations: [{ type: 'count', name: 'c' }, { type: 'doubleSum', name: 's', fieldName: 'x' }],
+      limitSpec: { columns: [{ dimension: 's', direction, dimensionOrder: 'numeric' }], limit, offset },
+    });
+  const got = (query: ReturnType<typeof q>) => (finalizeResult(query, p) as { event: { d: string } }[]).map((r) => r.event.d);
+  const want = (direction: string, limit: number, offset = 0) => {
+    const sign = direction === 'descending' ? -1 : 1;
+    const key = (i: number) => (sums[i] === null ? -Infinity : sums[i]!);
+    const rank = (i: number) => (sums[i] === null ? 0 : 1);
+    return Array.from({ length: n }, (_, i) => i)
+      .sort((a, b) => sign * (rank(a) - rank(b) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)) || (values[a]! < values[b]! ? -1 : 1))
+      .slice(offset, offset + limit)
+      .map((i) => values[i]!);
+  };
+  for (const [direction, limit, offset] of [['descending', 7, 0], ['ascending', 5, 2], ['ascending', 30, 0], ['descending', 40, 3]] as const) {
+    t.same(got(q(direction, limit, offset)), want(direction, limit, offset), `${direction}, limit ${limit}, offset ${offset}`);
+  }
+});
+
 t.test('timeseries: zero-filled buckets, skipEmptyBuckets, descending, limit, grandTotal', async (t) => {
   const p: AggregatePartial = { queryType: 'timeseries', allTime: T1, time: [T1, T2, T2 + 86_400_000], dims: [], counts: [2, 0, 1], aggs: [[2, 0, 1], [7, null, 3]] };
   const q = (extra: object) => parseQuery({ ...base, queryType: 'timeseries', granularity: 'day', aggregations: [{ type: 'count', name: 'c' }, { type: 'longSum', name: 's', fieldName: 'l' }], ...extra });
