@@ -279,7 +279,23 @@ export class SegmentsAccumulator {
       if (wanted[d] === this.denseN[d]) continue;
       const pid = ids[d]!;
       const dense = denseOf[d]!;
-      for (let c = firstCode[d]!; c < pid.length; c++) if (dense[c]! < 0) dense[c] = this.register(d, pid[c]!);
+      // toDense has room for every pool id (grown above), and a dictionary's pool ids are distinct.
+      const toDense = this.toDense[d]!;
+      let back = this.densePool[d]!;
+      if (back.length < wanted[d]!) {
+        const grown = new Int32Array(Math.max(wanted[d]!, back.length * 2));
+        grown.set(back);
+        this.densePool[d] = back = grown;
+      }
+      let next = this.denseN[d]!;
+      for (let c = firstCode[d]!; c < pid.length; c++) {
+        if (dense[c]! >= 0) continue;
+        const p = pid[c]!;
+        toDense[p] = next;
+        back[next] = p;
+        dense[c] = next++;
+      }
+      this.denseN[d] = next;
     }
     if (plan.clipped.length > 0 && (this.allTime === null || plan.clipped[0]!.start < this.allTime)) this.allTime = plan.clipped[0]!.start;
     for (const t of times) {
@@ -381,23 +397,6 @@ export class SegmentsAccumulator {
     const grown = new Int32Array(Math.max(size, toDense.length * 2, 1024)).fill(-1);
     grown.set(toDense);
     this.toDense[d] = grown;
-  }
-
-  /** The query-wide id of a pool id of dimension d, given one if it has none yet. */
-  private register(d: number, poolId: number): number {
-    if (poolId >= this.toDense[d]!.length) this.growToDense(d, poolId + 1);
-    const toDense = this.toDense[d]!;
-    if (toDense[poolId]! >= 0) return toDense[poolId]!;
-    const id = this.denseN[d]!++;
-    toDense[poolId] = id;
-    let back = this.densePool[d]!;
-    if (id >= back.length) {
-      const grown = new Int32Array(back.length * 2);
-      grown.set(back);
-      this.densePool[d] = back = grown;
-    }
-    back[id] = poolId;
-    return id;
   }
 
   /**
