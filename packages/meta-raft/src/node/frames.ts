@@ -19,15 +19,23 @@ export const FRAME_BYTES_MAX = 256 << 20;
 /** A message batch as one complete frame (length prefix included). */
 export function encodeMessages(messages: readonly Message[]): Buffer {
   const datas: Uint8Array[] = [];
-  const header: HeaderMessage[] = messages.map((m) => {
-    const { entries, snapshot, ...rest } = m;
-    for (const e of entries) datas.push(e.data);
-    return {
-      ...rest,
-      e: entries.map((e) => ({ t: e.term, i: e.index, c: e.type === 'conf' ? 1 : 0, n: e.data.length })),
-      ...(snapshot ? { s: snapshot.meta } : {}),
+  // Header objects are built field by field, not by rest and spread: the leader encodes a batch
+  // per follower per Ready, and copying through spreads was a tenth of its allocations.
+  const header: HeaderMessage[] = new Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    const e: HeaderEntry[] = m.entries.length === 0 ? NO_HEADER_ENTRIES : new Array(m.entries.length);
+    for (let j = 0; j < m.entries.length; j++) {
+      const x = m.entries[j]!;
+      datas.push(x.data);
+      e[j] = { t: x.term, i: x.index, c: x.type === 'conf' ? 1 : 0, n: x.data.length };
+    }
+    const h: HeaderMessage = {
+      type: m.type, from: m.from, to: m.to, term: m.term, logTerm: m.logTerm, index: m.index,
+      commit: m.commit, reject: m.reject, rejectHint: m.rejectHint, context: m.context, e,
     };
-  });
+    header[i] = m.snapshot ? { ...h, s: m.snapshot.meta } : h;
+  }
   const head = Buffer.from(JSON.stringify(header));
   let dataBytes = 0;
   for (const d of datas) dataBytes += d.length;
@@ -43,6 +51,9 @@ export function encodeMessages(messages: readonly Message[]): Buffer {
   return out;
 }
 
+const NO_HEADER_ENTRIES: HeaderEntry[] = [];
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+
 /** Decodes one message-batch payload (the frame without its length prefix). */
 export function decodeMessages(payload: Buffer): Message[] {
   if (payload.length < 4) throw new TypeError('frame: too short');
@@ -50,18 +61,29 @@ export function decodeMessages(payload: Buffer): Message[] {
   if (4 + headLen > payload.length) throw new TypeError('frame: header beyond the payload');
   const header = JSON.parse(payload.toString('utf8', 4, 4 + headLen)) as HeaderMessage[];
   let at = 4 + headLen;
-  return header.map((h) => {
-    const { e, s, ...rest } = h;
-    const entries: Entry[] = e.map((x) => {
-      if (at + x.n > payload.length) throw new TypeError('frame: entry data beyond the payload');
-      // Copy out: the payload buffer may be a slice of a larger pooled one.
-      const data = new Uint8Array(x.n);
-      data.set(payload.subarray(at, at + x.n));
-      at += x.n;
-      return { term: x.t, index: x.i, type: x.c === 1 ? 'conf' : 'normal', data };
-    });
-    return { ...rest, entries, snapshot: s ? { meta: s, data: new Uint8Array(0) } : null };
-  });
+  const out: Message[] = new Array(header.length);
+  for (let i = 0; i < header.length; i++) {
+    const h = header[i]!;
+    let entries = NO_ENTRIES;
+    if (h.e.length > 0) {
+      const list: Entry[] = new Array(h.e.length);
+      for (let j = 0; j < h.e.length; j++) {
+        const x = h.e[j]!;
+        if (at + x.n > payload.length) throw new TypeError('frame: entry data beyond the payload');
+        // Copy out: the payload buffer may be a slice of a larger pooled one.
+        const data = new Uint8Array(x.n);
+        data.set(payload.subarray(at, at + x.n));
+        at += x.n;
+        list[j] = { term: x.t, index: x.i, type: x.c === 1 ? 'conf' : 'normal', data };
+      }
+      entries = list;
+    }
+    out[i] = {
+      type: h.type, from: h.from, to: h.to, term: h.term, logTerm: h.logTerm, index: h.index, entries,
+      commit: h.commit, reject: h.reject, rejectHint: h.rejectHint, snapshot: h.s ? { meta: h.s, data: new Uint8Array(0) } : null, context: h.context,
+    };
+  }
+  return out;
 }
 
 /** Length-prefixes a payload. */
