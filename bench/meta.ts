@@ -462,7 +462,8 @@ function rssParts(pid: number): string {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status)?.[1] ?? Number.NaN) * 1024;
-    return `RssAnon ${fmtBytes(kb('RssAnon'))}, RssFile ${fmtBytes(kb('RssFile'))}`;
+    // VmHWM so far: which phase set the peak reported at the end.
+    return `RssAnon ${fmtBytes(kb('RssAnon'))}, RssFile ${fmtBytes(kb('RssFile'))}, peak so far (VmHWM) ${fmtBytes(kb('VmHWM'))}`;
   } catch {
     return 'RssAnon/RssFile n/a';
   }
