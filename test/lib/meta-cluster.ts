@@ -96,23 +96,18 @@ export class MetaCluster {
 
   static async start(t: Test, opts: { nodes?: number; raft?: Record<string, number>; env?: Record<string, string> } = {}): Promise<MetaCluster> {
     const n = opts.nodes ?? 3;
-    const dir = t.testdir();
-    const ports = await freePorts(n);
-    const ids = ports.map((_, i) => `m${i + 1}`);
-    const cluster = new MetaCluster(t, dir, ids, opts.env ?? {});
-    ids.forEach((id, i) => cluster.urls.set(id, `http://127.0.0.1:${ports[i]}`));
-    const config = {
-      meta: ids.map((id) => ({ id, url: cluster.urls.get(id)!, dc: 'dc1' })),
-      deepStorage: { type: 'local', path: join(dir, 'deep') },
-      auth: { token: TEST_TOKEN },
-      raft: { ...TEST_RAFT, ...opts.raft },
-    };
-    writeFileSync(cluster.configPath, JSON.stringify(config, null, 2));
+    // The teardown is registered before the first t.testdir(): tap removes a test's folder after
+    // the teardowns registered before that call and before those registered after it. Nodes must
+    // stop before their folders go: a node writing during the removal made it fail (ENOTEMPTY),
+    // and a failed removal skipped the teardowns that stop the processes.
+    let cluster: MetaCluster | null = null;
     t.teardown(async () => {
-      cluster.closed = true;
+      if (!cluster) return;
+      const c = cluster;
+      c.closed = true;
       try {
         if (!t.passing()) {
-          const text = `node logs (${dir}):\n${cluster.logs(40)}`;
+          const text = `node logs (${c.dir}):\n${c.logs(40)}`;
           // After a timeout the test may refuse output: then stderr, which tap shows too.
           try {
             t.comment(text);
@@ -121,12 +116,25 @@ export class MetaCluster {
           }
         }
       } finally {
-        await cluster.stopAll();
+        await c.stopAll();
       }
     });
-    for (const id of ids) cluster.spawn(id);
-    await Promise.all(ids.map((id) => cluster.waitHealthy(id)));
-    return cluster;
+    const dir = t.testdir();
+    const ports = await freePorts(n);
+    const ids = ports.map((_, i) => `m${i + 1}`);
+    const started = new MetaCluster(t, dir, ids, opts.env ?? {});
+    cluster = started;
+    for (const [i, id] of ids.entries()) started.urls.set(id, `http://127.0.0.1:${ports[i]}`);
+    const config = {
+      meta: ids.map((id) => ({ id, url: started.urls.get(id)!, dc: 'dc1' })),
+      deepStorage: { type: 'local', path: join(dir, 'deep') },
+      auth: { token: TEST_TOKEN },
+      raft: { ...TEST_RAFT, ...opts.raft },
+    };
+    writeFileSync(started.configPath, JSON.stringify(config, null, 2));
+    for (const id of ids) started.spawn(id);
+    await Promise.all(ids.map((id) => started.waitHealthy(id)));
+    return started;
   }
 
   url(id: string): string {

@@ -332,11 +332,13 @@ class DiedAtStart extends Error {
 export async function startSwift(t: Test): Promise<SwiftServer> {
   await ensureSwiftInstalled();
   if (!existsSync('/etc/swift/swift.conf')) throw new Error('/etc/swift/swift.conf is missing (it comes with the swift package)');
-  const root = t.testdir();
   let running: Running[] = [];
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopped ??= Promise.all(running.map(stopServer)).then(() => undefined));
+  // Before t.testdir(): tap removes the folder after the teardowns registered before its first
+  // testdir() call, so the servers stop before their folders go (see MetaCluster.start).
   t.teardown(stop);
+  const root = t.testdir();
   let lastError: unknown;
   for (let attempt = 1; attempt <= START_ATTEMPTS_MAX; attempt++) {
     const dir = join(root, `swift-${++instances}`);
