@@ -80,12 +80,11 @@ export function peerRoutes(peerToken: string, sink: PeerSink): Hono {
   app.use('/raft/*', requireToken(peerToken));
 
   app.post('/raft/v1/stream', async (c) => {
-    // Served by @hono/node-server, the Node request is at hand; elsewhere (app.request in tests)
-    // only the web stream is.
+    // @hono/node-server (the only server these routes run in) hands over the Node request.
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (!incoming) throw new Error('raft stream: served without @hono/node-server (no Node request in c.env)');
     try {
-      if (incoming) await receiveFrames(incoming, (payload) => sink.receive(decodeMessages(payload)));
-      else for await (const payload of frames(c.req.raw.body)) sink.receive(decodeMessages(payload));
+      await receiveFrames(incoming, (payload) => sink.receive(decodeMessages(payload)));
     } catch (err) {
       // A peer that went away mid-frame, or sent garbage: drop the stream; it reconnects.
       return c.json(errorBody('INVALID', `raft stream: ${(err as Error).message}`), 400);
