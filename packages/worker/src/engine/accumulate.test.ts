@@ -9,6 +9,7 @@
  */
 import { finalizeResult, mergePartials, parseQuery, type LoadedSegment, type PartialResult } from '@cairn/shared';
 import t from 'tap';
+import { localLoop } from './accumulate-loop.js';
 import { accumulatorBytesHeld, accumulatorKeysMax, SegmentsAccumulator } from './accumulate.js';
 import { runOnSegment } from './run.js';
 import { segmentFromRows } from './segment-from-rows.js';
@@ -141,4 +142,30 @@ t.test('cancellation and deadlines stop a fold with the engine errors', async (t
   t.throws(() => late.add(segs[1]!, { deadlineMs: 5, now: () => (++calls > 1 ? 10 : 0) }), { code: 'QUERY_TIMEOUT' });
   late.dispose();
   t.equal(accumulatorBytesHeld(), 0);
+});
+
+t.test('the one-dimension local loop takes every row of a range of any length and offset', async (t) => {
+  const codes = Int32Array.from({ length: 40 }, (_, i) => (i * 7) % 5);
+  const values = Float64Array.from({ length: 40 }, (_, i) => i + 1);
+  for (const counting of [true, false]) {
+    const loop = localLoop({ terms: ['sum', 'min', 'max'], counting, fromSelection: false });
+    for (let lo = 0; lo < 5; lo++) {
+      for (let hi = lo; hi <= lo + 9; hi++) {
+        const counts = new Float64Array(6);
+        const sums = new Float64Array(6);
+        const mins = new Float64Array(6).fill(Infinity);
+        const maxs = new Float64Array(6).fill(-Infinity);
+        loop(lo, hi, null, hi - lo, codes, counts, [sums, mins, maxs], [values, values, values]);
+        const want = { counts: new Float64Array(6), sums: new Float64Array(6), mins: new Float64Array(6).fill(Infinity), maxs: new Float64Array(6).fill(-Infinity) };
+        for (let i = lo; i < hi; i++) {
+          const c = codes[i]! + 1;
+          want.counts[c]!++;
+          want.sums[c]! += values[i]!;
+          want.mins[c] = Math.min(want.mins[c]!, values[i]!);
+          want.maxs[c] = Math.max(want.maxs[c]!, values[i]!);
+        }
+        t.same({ counts: counting ? counts : want.counts, sums, mins, maxs }, want, `rows ${lo}..${hi}${counting ? ', counting' : ''}`);
+      }
+    }
+  }
 });
