@@ -110,7 +110,7 @@ function loopFor(s: LoopShape): Compiled {
   if (!f) {
     if (compiled.size >= accumulateShapesCachedMax) compiled.clear();
     checkShape(s);
-    f = new Function('lo', 'hi', 'sel', 'n', 'base', 'x', s.dims === 0 ? generateOne(s) : generateGrouped(s)) as Compiled;
+    f = new Function(`return function ${s.dims === 0 ? 'accumulateOne' : 'accumulateGrouped'}(lo, hi, sel, n, base, x) {\n${s.dims === 0 ? generateOne(s) : generateGrouped(s)}\n};`)() as Compiled;
     compiled.set(k, f);
   }
   return f;
@@ -191,7 +191,7 @@ export function localLoop(s: LocalShape): LocalCompiled {
   let f = compiledLocal.get(k);
   if (!f) {
     if (compiledLocal.size >= accumulateShapesCachedMax) compiledLocal.clear();
-    f = new Function('lo', 'hi', 'sel', 'n', 'c0', 'counts', 'states', 'values', generateLocal(s)) as LocalCompiled;
+    f = new Function(`return function accumulateLocal(lo, hi, sel, n, c0, counts, states, values) {\n${generateLocal(s)}\n};`)() as LocalCompiled;
     compiledLocal.set(k, f);
   }
   return f;
@@ -232,7 +232,7 @@ export function foldLoop(terms: readonly FoldTerm[]): FoldCompiled {
   let f = compiledFold.get(k);
   if (!f) {
     if (compiledFold.size >= accumulateShapesCachedMax) compiledFold.clear();
-    f = new Function('K', 'counts', 'dense', 'base', 'step', 'st', 'locals', generateFold(terms)) as FoldCompiled;
+    f = new Function(`return function accumulateFold(K, counts, dense, base, step, st, locals) {\n${generateFold(terms)}\n};`)() as FoldCompiled;
     compiledFold.set(k, f);
   }
   return f;
