@@ -111,9 +111,39 @@ function loopFor(s: LoopShape): Compiled {
     if (compiled.size >= accumulateShapesCachedMax) compiled.clear();
     checkShape(s);
     f = new Function(`return function ${s.dims === 0 ? 'accumulateOne' : 'accumulateGrouped'}(lo, hi, sel, n, base, x) {\n${s.dims === 0 ? generateOne(s) : generateGrouped(s)}\n};`)() as Compiled;
+    prime(s, f);
     compiled.set(k, f);
   }
   return f;
+}
+
+/**
+ * Runs a new loop once over no rows, so that the code after its loop (a timeseries loop's
+ * write-back of its locals) has run before the first real call. Otherwise V8 compiles the first
+ * long loop on stack (OSR) with no feedback for that code, later calls enter the same compiled
+ * code, and each deoptimized at the write-back: up to ~1,700 deoptimizations per run of the
+ * flights shapes (`--trace-deopt`), their recompilations taking CPU on V8's compiler thread
+ * during the timed queries that followed.
+ */
+function prime(s: LoopShape, f: Compiled): void {
+  let top = 0;
+  for (const t of s.terms) top = Math.max(top, t.slot, t.nullSlot);
+  const one = (n: number) => Array.from({ length: n }, () => new Float64Array(1));
+  const codes = Array.from({ length: s.dims }, () => new Int32Array(1));
+  const arrays: LoopArrays = { codes, remaps: codes, states: new Float64Array(top + 1), values: one(s.terms.length) };
+  f(0, 0, s.fromSelection ? new Int32Array(0) : null, 0, 0, loopArgs(s, arrays));
+}
+
+/** The one object a loop reads its arrays from (fields in one order for every shape: one hidden class per shape). */
+function loopArgs(shape: LoopShape, arrays: LoopArrays): Record<string, unknown> {
+  const x: Record<string, unknown> = {};
+  x['st'] = arrays.states;
+  for (let d = 0; d < shape.dims; d++) {
+    x[`c${d}`] = arrays.codes[d];
+    x[`r${d}`] = arrays.remaps[d];
+  }
+  shape.terms.forEach((_, j) => (x[`v${j}`] = arrays.values[j]));
+  return x;
 }
 
 /**
@@ -122,16 +152,11 @@ function loopFor(s: LoopShape): Compiled {
  */
 export class AccumulateLoop {
   private readonly f: Compiled;
-  private readonly x: Record<string, unknown> = {};
+  private readonly x: Record<string, unknown>;
 
   constructor(shape: LoopShape, arrays: LoopArrays) {
     this.f = loopFor(shape);
-    this.x['st'] = arrays.states;
-    for (let d = 0; d < shape.dims; d++) {
-      this.x[`c${d}`] = arrays.codes[d];
-      this.x[`r${d}`] = arrays.remaps[d];
-    }
-    shape.terms.forEach((_, j) => (this.x[`v${j}`] = arrays.values[j]));
+    this.x = loopArgs(shape, arrays);
   }
 
   /** Rows lo..hi (or sel[0..n) when the shape reads a selection; n = hi - lo otherwise) into the groups based at `base`. */
