@@ -151,6 +151,37 @@ function layoutOf(terms: readonly Term[], caps: readonly number[], withNulls: re
   return { caps, mults, space, slots, slot, nullSlot };
 }
 
+/*
+ * The per-code passes of `fold` are functions of their own that end right after their loop:
+ * inside `fold`, V8 compiled a long pass on stack (OSR) before the code after it had run, and
+ * that code deoptimized there on later calls, over and over (up to ~1,600 times in a run of the
+ * flights shapes, `--trace-deopt`).
+ */
+
+/** `dense[c]` = the query-wide id of code c (pool id `pid[c]`, -1: none yet) for c >= first; returns how many have none. */
+function lookUpIds(pid: Int32Array, first: number, toDense: Int32Array, dense: Int32Array): number {
+  dense[0] = -1;
+  let unknown = 0;
+  for (let c = first; c < pid.length; c++) {
+    const id = toDense[pid[c]!]!;
+    dense[c] = id;
+    if (id < 0) unknown++;
+  }
+  return unknown;
+}
+
+/** Gives the codes without an id (`dense[c] < 0`, c >= first) the ids from `next` on, in both directions; returns the next free id. */
+function registerIds(pid: Int32Array, first: number, dense: Int32Array, toDense: Int32Array, back: Int32Array, next: number): number {
+  for (let c = first; c < pid.length; c++) {
+    if (dense[c]! >= 0) continue;
+    const p = pid[c]!;
+    toDense[p] = next;
+    back[next] = p;
+    dense[c] = next++;
+  }
+  return next;
+}
+
 export class SegmentsAccumulator {
   /** An accumulator for `query`, or null when it has a part this one does not cover. */
   static for(query: Query): SegmentsAccumulator | null {
@@ -251,14 +282,7 @@ export class SegmentsAccumulator {
       if (this.toDense[d]!.length < this.pool.size) this.growToDense(d, this.pool.size);
       const toDense = this.toDense[d]!;
       const dense = scratch(Int32Array, pid.length, 0, true);
-      dense[0] = -1;
-      let unknown = 0;
-      for (let c = first; c < pid.length; c++) {
-        const id = toDense[pid[c]!]!;
-        dense[c] = id;
-        if (id < 0) unknown++;
-      }
-      wanted[d]! += unknown;
+      wanted[d]! += lookUpIds(pid, first, toDense, dense);
       denseOf.push(dense);
     }
     // How each term's column holds nulls here; a term's null count gets its slot at its first nulls.
@@ -287,15 +311,7 @@ export class SegmentsAccumulator {
         grown.set(back);
         this.densePool[d] = back = grown;
       }
-      let next = this.denseN[d]!;
-      for (let c = firstCode[d]!; c < pid.length; c++) {
-        if (dense[c]! >= 0) continue;
-        const p = pid[c]!;
-        toDense[p] = next;
-        back[next] = p;
-        dense[c] = next++;
-      }
-      this.denseN[d] = next;
+      this.denseN[d] = registerIds(pid, firstCode[d]!, dense, toDense, back, this.denseN[d]!);
     }
     if (plan.clipped.length > 0 && (this.allTime === null || plan.clipped[0]!.start < this.allTime)) this.allTime = plan.clipped[0]!.start;
     for (const t of times) {
