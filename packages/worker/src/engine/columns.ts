@@ -104,7 +104,10 @@ export function codeHistogram(codes: Int32Array, dictionarySize: number): Float6
  */
 function countCodes(codes: Int32Array, dictionarySize: number): Float64Array {
   const h = new Float64Array(dictionarySize + 1);
-  for (let i = 0; i < codes.length; i++) h[codes[i]! + 1]!++;
+  // Registered before the loop: V8 compiles the loop on stack (OSR) on the first call, and code
+  // compiled before `set` had ever run deoptimized there on every call (once per segment).
   histograms.set(codes, h);
+  const n = codes.length;
+  for (let i = 0; i < n; i++) h[codes[i]! + 1]!++;
   return h;
 }
