@@ -252,6 +252,22 @@ t.test('the HTTP API of a running group', async (t) => {
     const wrongToken = await post({ 'x-cairn-raft-protocol': '2', authorization: 'Bearer not-the-peer-token' });
     t.equal(wrongToken.status, 401, 'a wrong peer token: 401');
     await wrongToken.arrayBuffer();
+    // A stream that ends inside a frame, and one whose frame claims more than the bound: the peer
+    // is told why (the answer must not be lost with its connection).
+    const frames = (body: Uint8Array) => fetch(`${follower}/raft/v1/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-cairn-raft-frames', 'x-cairn-raft-protocol': '2', authorization: `Bearer ${TEST_TOKEN}` },
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
+    const cut = await frames(new Uint8Array([0, 0, 0, 9, 1, 2]));
+    const cutBody = (await cut.json()) as { error?: { message?: string } };
+    t.equal(cut.status, 400, 'a stream that ends inside a frame: 400');
+    t.match(cutBody?.error?.message, /ended inside a frame/, 'the message says so', { body: cutBody });
+    const huge = await frames(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0]));
+    const hugeBody = (await huge.json()) as { error?: { message?: string } };
+    t.equal(huge.status, 400, 'a frame over the bound: 400');
+    t.match(hugeBody?.error?.message, /exceeds/, 'the message names the bound', { body: hugeBody });
     const s = await cluster.status(followerId);
     t.equal(s.role, 'follower', 'the follower is undisturbed');
   });

@@ -5,16 +5,19 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { META_BIN, TEST_TOKEN } from '../lib/meta-cluster.js';
-import { freePorts, startProcess, stopProcess, waitExit } from '../lib/processes.js';
+import { freePorts, type Proc, startProcess, stopProcess, waitExit } from '../lib/processes.js';
 
 async function runWithConfig(t: Test, config: unknown): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  // The teardown before t.testdir(): tap removes the folder after the teardowns registered first.
+  let started: Proc | null = null;
+  t.teardown(() => (started ? stopProcess(started) : undefined));
   const dir = t.testdir();
   const path = join(dir, 'cluster.json');
   writeFileSync(path, JSON.stringify(config, null, 2));
   const stdoutFile = join(dir, 'stdout.log');
   const stderrFile = join(dir, 'stderr.log');
   const proc = startProcess('cairn-meta', [META_BIN, '--config', path, '--id', 'm1', '--data', join(dir, 'm1')], stdoutFile, { stderrFile });
-  t.teardown(() => stopProcess(proc));
+  started = proc;
   const exited = await waitExit(proc, 30_000);
   const stderr = readFileSync(stderrFile, 'utf8');
   const stdout = readFileSync(stdoutFile, 'utf8');

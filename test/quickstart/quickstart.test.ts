@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { isRunning, logTail, startProcess, stopProcess, waitExit, waitFor } from '../lib/processes.js';
+import { isRunning, logTail, type Proc, startProcess, stopProcess, waitExit, waitFor } from '../lib/processes.js';
 
 const CAIRN = fileURLToPath(new URL('../../packages/client/bin/cairn.mjs', import.meta.url));
 const PARQUET = fileURLToPath(new URL('../../node_modules/vega-datasets/data/flights-3m.parquet', import.meta.url));
@@ -19,11 +19,13 @@ function alive(pid: number): boolean {
 }
 
 t.test('the quickstart runs to completion on a slice of the flights, survives its worker kill, and Ctrl-C stops every process', async (t) => {
+  // The teardown before t.testdir(): tap removes the folder after the teardowns registered first.
+  let qs: Proc | null = null;
+  t.teardown(() => (qs ? stopProcess(qs) : undefined));
   const dir = t.testdir();
   const home = join(dir, 'qs');
   const log = join(dir, 'quickstart.log');
-  const qs = startProcess('quickstart', [CAIRN, 'quickstart', '--dir', home, '--port', 'auto', '--rows', String(ROWS)], log);
-  t.teardown(() => stopProcess(qs));
+  qs = startProcess('quickstart', [CAIRN, 'quickstart', '--dir', home, '--port', 'auto', '--rows', String(ROWS)], log);
   const text = () => readFileSync(log, 'utf8');
   await waitFor('the quickstart to finish its tour', 240_000, () => {
     if (!isRunning(qs)) throw new Error(`the quickstart exited (${qs.exitCode}):\n${logTail(qs, 60)}`);

@@ -120,7 +120,10 @@ async function main(): Promise<void> {
     const n = node!;
     if (n.core.role === 'leader') {
       const target = handoverTarget(
-        n.core.conf.voters.filter((id) => id !== n.id).map((id) => ({ id, match: n.core.progressOf(id)?.match ?? 0, connectedSince: transport.connectedSince(id) })),
+        n.core.conf.voters.filter((id) => id !== n.id).map((id) => {
+          const pr = n.core.progressOf(id);
+          return { id, match: pr?.match ?? 0, connectedSince: transport.connectedSince(id), active: pr?.recentActive ?? false };
+        }),
       );
       if (target) {
         const moved = await n.transferLeadership(target, SHUTDOWN_TRANSFER_MS).catch(() => false);

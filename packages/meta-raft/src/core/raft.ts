@@ -421,9 +421,10 @@ export class RaftCore {
   }
 
   /** A read-only view of the leader's replication progress, for status endpoints and tests. */
-  progressOf(id: NodeId): { match: number; next: number; state: string } | undefined {
+  /** A leader's view of a peer; `recentActive`: heard from since the last check-quorum round (an election timeout). */
+  progressOf(id: NodeId): { match: number; next: number; state: string; recentActive: boolean } | undefined {
     const pr = this.progress.get(id);
-    return pr ? { match: pr.match, next: pr.next, state: pr.state } : undefined;
+    return pr ? { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive } : undefined;
   }
 
   isVoter(): boolean {

@@ -40,15 +40,16 @@ function receiveFrames(incoming: IncomingMessage, onPayload: (payload: Buffer) =
   return new Promise<void>((resolve, reject) => {
     const reader = new FrameReader();
     let settled = false;
+    // On an error the request is left alone, not destroyed: the 400 must reach the peer, which
+    // logs why its stream was refused; @hono/node-server drains and closes the request after it.
     const settle = (err: Error | null): void => {
       if (settled) return;
       settled = true;
       incoming.off('data', onData);
-      if (err) {
-        incoming.destroy();
-        reject(err);
-      } else resolve();
+      if (err) reject(err);
+      else resolve();
     };
+    const ended = (): Error | null => (reader.pending > 0 ? new TypeError(`the stream ended inside a frame (${reader.pending} bytes left)`) : null);
     const onData = (chunk: Buffer): void => {
       try {
         for (const payload of reader.push(chunk)) onPayload(payload);
@@ -57,9 +58,9 @@ function receiveFrames(incoming: IncomingMessage, onPayload: (payload: Buffer) =
       }
     };
     incoming.on('data', onData);
-    incoming.once('end', () => settle(reader.pending > 0 ? new TypeError(`the stream ended inside a frame (${reader.pending} bytes left)`) : null));
+    incoming.once('end', () => settle(ended()));
     incoming.once('error', (err) => settle(err));
-    incoming.once('close', () => settle(incoming.complete ? null : new TypeError('the peer went away mid-stream')));
+    incoming.once('close', () => settle(incoming.complete ? ended() : new TypeError('the peer went away mid-stream')));
   });
 }
 

@@ -86,7 +86,7 @@ export class PeerTransport {
   }
 
   /**
-   * Since when (epoch ms) the stream to `peer` has been connected without a break; 0 if it is
+   * Since when (monotonic ms) the stream to `peer` has been connected without a break; 0 if it is
    * down now. A peer connected for long has been running for long: a leader hands over to it
    * rather than to one that just restarted (etcd does the same), whose process is still cold.
    */
@@ -189,7 +189,7 @@ class PeerLink {
       socket.once('connect', () => {
         if (this.req !== req) return;
         this.backoffMs = 0;
-        this.connectedSince = Date.now();
+        this.connectedSince = performance.now();
       }),
     );
     req.flushHeaders();

@@ -175,9 +175,13 @@ function registerIds(pid: Int32Array, first: number, dense: Int32Array, toDense:
   for (let c = first; c < pid.length; c++) {
     if (dense[c]! >= 0) continue;
     const p = pid[c]!;
-    toDense[p] = next;
-    back[next] = p;
-    dense[c] = next++;
+    // A pool id seen twice in one dictionary gets one id: partials are marked as distinct groups.
+    let id = toDense[p]!;
+    if (id < 0) {
+      toDense[p] = id = next;
+      back[next++] = p;
+    }
+    dense[c] = id;
   }
   return next;
 }
