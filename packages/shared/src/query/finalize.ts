@@ -221,7 +221,7 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!;
     const event: Record<string, JsonValue> = {};
-    for (let d = 0; d < dimCount; d++) event[dimNames[d]!] = rows.dicts[d]![rows.codes[d]![i]!]!;
+    for (let d = 0; d < dimCount; d++) event[dimNames[d]!] = dimValueAt(rows, d, i);
     if (columns) {
       for (let j = 0; j < names.length; j++) event[names[j]!] = columns[j]![k]!;
     } else {

@@ -570,11 +570,8 @@ export class SegmentsAccumulator {
       const used = new Int32Array(Math.min(n, this.denseN[d]!));
       let m = 0;
       const col = new WireCodes(n);
-      const mult = L.mults[d]!;
-      const cap = L.caps[d]!;
       for (let r = 0; r < n; r++) {
-        // idAt, inline (keys < 2^20: truncating division is exact).
-        const id = (((keys[r]! % space) / mult) | 0) % cap;
+        const id = this.idAt(keys[r]!, d);
         let l = local[id]!;
         if (l < 0) {
           l = local[id] = m;
