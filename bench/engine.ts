@@ -38,8 +38,14 @@ const num = (name: string, dflt: number) => {
   return v;
 };
 const CFG = {
-  /** Timed runs per shape and system, after one warm-up run (the best is reported). */
+  /** Timed runs per shape and system, after the warm-up runs (the best is reported). */
   runs: Math.max(1, num('BENCH_RUNS', 10)),
+  /**
+   * Untimed runs per shape and system first (at least one), within `warmupSeconds`: V8 reaches
+   * the engine's optimized code after 15-20 runs of a shape (see bench/README.md, "Warm-up").
+   */
+  warmupRuns: Math.max(1, num('BENCH_WARMUP_RUNS', 20)),
+  warmupSeconds: num('BENCH_WARMUP_SECONDS', 5),
   /** A shape stops repeating once one system has spent this long on it (at least one timed run). */
   shapeSeconds: num('BENCH_SHAPE_SECONDS', 20),
   genRows: num('BENCH_GEN_ROWS', 10_000_000),
@@ -131,9 +137,14 @@ function engineOnce(q: ReturnType<typeof parseQuery>, segments: readonly LoadedS
   return { result, total: t3 - t0, cpu, segments: t1 - t0, merge: t2 - t1, finalize: t3 - t2, partialRows };
 }
 
-/** One warm-up, then up to `runs` timed runs within the shape's time budget; the best by wall time, and the least CPU time. */
+/**
+ * Untimed warm-up runs (`warmupRuns`, or fewer once they have taken `warmupSeconds`; at least
+ * one), then up to `runs` timed runs within the shape's time budget; the best by wall time, and
+ * the least CPU time.
+ */
 async function best<R extends { total: number; cpu: number }>(once: () => R | Promise<R>): Promise<{ best: R; cpu: number; runs: number }> {
-  await once();
+  const warmupEnd = performance.now() + CFG.warmupSeconds * 1000;
+  for (let w = 0; w < CFG.warmupRuns && (w === 0 || performance.now() < warmupEnd); w++) await once();
   let b: R | null = null;
   let cpu = Infinity;
   let spent = 0;
@@ -383,7 +394,7 @@ function summary(outcomes: readonly Outcome[], ing: IngestResult | null): void {
 async function main(): Promise<void> {
   say(`engine benchmark: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load()} ` +
     '(other work may share the machine: figures are noisy; compare engine and DuckDB within one run)');
-  say(`best of ${CFG.runs} timed runs after a warm-up (fewer once a shape has taken ${CFG.shapeSeconds} s of one system's time); ` +
+  say(`best of ${CFG.runs} timed runs after ${CFG.warmupRuns} untimed warm-up runs (fewer once they take ${CFG.warmupSeconds} s; JIT warm-up, the same for both systems) (timed runs fewer once a shape has taken ${CFG.shapeSeconds} s of one system's time); ` +
     'rows/s = rows in the dataset / best wall time; targets are judged on wall time, the CPU-time ratio (process user + system, all threads) is printed beside it');
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const duck = await instance.connect();

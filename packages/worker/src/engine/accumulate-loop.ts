@@ -170,8 +170,14 @@ export class AccumulateLoop {
  * own code (`[code + 1]`) in small arrays that stay in the L1/L2 cache, with no remap per row;
  * `SegmentsAccumulator` folds them into its states once per bucket, a dictionary entry at a
  * time. Terms whose columns have no nulls only (the caller checks). Over a range the body is
- * unrolled four times; the row counts come from the column's histogram when the caller has
+ * unrolled (4 to 16 rows a turn, `localUnroll`); the row counts come from the column's histogram when the caller has
  * them (`counting` false), else the loop counts.
+ *
+ * The arrays the loop adds into are the process's own (`localArena`), created once and bound
+ * into each generated loop as constants of its closure, not passed per call: V8 then compiles
+ * their length and address into the code, and the loop ran 15% faster (2.10 -> 1.78 ns a row
+ * over the flights segments, this box). The engine is synchronous, so one fold uses them at a
+ * time; the caller fills the entries it uses with each term's initial value before a bucket.
  *
  * The odd rows of a range (its length modulo 4) go first, not last. With the remainder loop
  * after the unrolled one, V8 deoptimized the function for "insufficient type feedback" at the
@@ -183,16 +189,50 @@ export interface LocalShape {
   readonly terms: readonly TermKind[];
   readonly counting: boolean;
   readonly fromSelection: boolean;
+  /** The codes' array type (`narrowCodes`: shifted by one, null at 0) and each term's values' (`narrowValues`; anything for count). */
+  readonly codeType: 'u8' | 'u16';
+  readonly valueTypes: readonly ('i16' | 'i32' | 'f64')[];
 }
 
-type LocalCompiled = (lo: number, hi: number, sel: Int32Array | null, n: number, c0: Int32Array, counts: Float64Array, states: Float64Array[], values: Float64Array[]) => void;
-const compiledLocal = new Map<string, LocalCompiled>();
+/** Dictionary entries (null included) the local arrays have room for. */
+export const localEntriesMax = (1 << 16) + 1;
+/** Terms a local loop can take (8 B x localEntriesMax each: 512 KiB, made on first use). */
+export const localTermsMax = 8;
+
+/** The process's local arrays: row counts, and one array per term position. */
+export interface LocalArena {
+  readonly counts: Float64Array;
+  readonly states: readonly Float64Array[];
+}
+let arenaCounts: Float64Array | null = null;
+const arenaStates: Float64Array[] = [];
+
+/** The local arrays for `terms` terms (made on first use, then the same arrays for the life of the process). */
+export function localArena(terms: number): LocalArena {
+  if (terms > localTermsMax) throw new RangeError(`local loop: ${terms} terms, at most ${localTermsMax}`);
+  arenaCounts ??= new Float64Array(localEntriesMax);
+  while (arenaStates.length < terms) arenaStates.push(new Float64Array(localEntriesMax));
+  return { counts: arenaCounts, states: arenaStates.slice(0, terms) };
+}
+
+export type LocalLoopFn = (lo: number, hi: number, sel: Int32Array | null, n: number, c0: Uint8Array | Uint16Array, values: readonly (Int16Array | Int32Array | Float64Array)[]) => void;
+const compiledLocal = new Map<string, LocalLoopFn>();
+
+/**
+ * Rows per turn of the unrolled range loop: the fewer the terms, the more rows, so that the
+ * loop's own compare and branch weigh less (one sum over the flights segments: 1.63 ns a row
+ * with 4, 1.48 with 8, 1.40 with 16), and the body stays small with many terms.
+ */
+function localUnroll(s: LocalShape): number {
+  const work = s.terms.filter((t) => t !== 'count').length + (s.counting ? 1 : 0);
+  return work <= 1 ? 16 : work <= 3 ? 8 : 4;
+}
 
 function generateLocal(s: LocalShape): string {
   const lines: string[] = [];
-  s.terms.forEach((t, j) => t !== 'count' && lines.push(`const l${j} = states[${j}]; const v${j} = values[${j}];`));
+  s.terms.forEach((t, j) => t !== 'count' && lines.push(`const v${j} = values[${j}];`));
   const row = (i: string): string[] => {
-    const out = [`{ const c = c0[${i}] + 1;`];
+    const out = [`{ const c = c0[${i}];`];
     if (s.counting) out.push('counts[c]++;');
     s.terms.forEach((t, j) => {
       if (t === 'sum') out.push(`l${j}[c] += v${j}[${i}];`);
@@ -205,18 +245,24 @@ function generateLocal(s: LocalShape): string {
     lines.push('for (let k = 0; k < n; k++) { const i = sel[k];', ...row('i'), '}');
   } else {
     // The remainder first (see above), then the unrolled rows.
-    lines.push('let i = lo;', 'for (const head = lo + ((hi - lo) & 3); i < head; i++) {', ...row('i'), '}');
-    lines.push('for (; i < hi; i += 4) {', ...row('i'), ...row('i + 1'), ...row('i + 2'), ...row('i + 3'), '}');
+    const u = localUnroll(s);
+    lines.push('let i = lo;', `for (const head = lo + ((hi - lo) & ${u - 1}); i < head; i++) {`, ...row('i'), '}');
+    lines.push(`for (; i < hi; i += ${u}) {`, ...Array.from({ length: u }, (_, k) => row(k === 0 ? 'i' : `i + ${k}`)).flat(), '}');
   }
   return lines.join('\n');
 }
 
-export function localLoop(s: LocalShape): LocalCompiled {
-  const k = `${s.counting ? 'c' : 'h'}${s.fromSelection ? 's' : 'r'}|${s.terms.join(',')}`;
+/** The loop of `s`, adding into `localArena(s.terms.length)`. */
+export function localLoop(s: LocalShape): LocalLoopFn {
+  // Array types are part of the key: one loop per combination keeps each loop's loads monomorphic.
+  const k = `${s.counting ? 'c' : 'h'}${s.fromSelection ? 's' : 'r'}${s.codeType}|${s.terms.map((t, j) => `${t}:${s.valueTypes[j]}`).join(',')}`;
   let f = compiledLocal.get(k);
   if (!f) {
     if (compiledLocal.size >= accumulateShapesCachedMax) compiledLocal.clear();
-    f = new Function(`return function accumulateLocal(lo, hi, sel, n, c0, counts, states, values) {\n${generateLocal(s)}\n};`)() as LocalCompiled;
+    const arena = localArena(s.terms.length);
+    // Bound as consts of the enclosing function: the inner closure is made once per shape.
+    const bound = ['const counts = arena.counts;', ...s.terms.map((_, j) => `const l${j} = arena.states[${j}];`)].join('\n');
+    f = new Function('arena', `${bound}\nreturn function accumulateLocal(lo, hi, sel, n, c0, values) {\n${generateLocal(s)}\n};`)(arena) as LocalLoopFn;
     compiledLocal.set(k, f);
   }
   return f;
@@ -235,8 +281,8 @@ export interface FoldTerm {
   readonly slot: number;
 }
 
-type FoldCompiled = (K: number, counts: Float64Array, dense: Int32Array, base: number, step: number, st: Float64Array, locals: Float64Array[]) => void;
-const compiledFold = new Map<string, FoldCompiled>();
+export type FoldLoopFn = (K: number, counts: Float64Array, dense: Int32Array, base: number, step: number, st: Float64Array, locals: readonly Float64Array[]) => void;
+const compiledFold = new Map<string, FoldLoopFn>();
 
 function generateFold(terms: readonly FoldTerm[]): string {
   const lines: string[] = [];
@@ -252,12 +298,12 @@ function generateFold(terms: readonly FoldTerm[]): string {
   return lines.join('\n');
 }
 
-export function foldLoop(terms: readonly FoldTerm[]): FoldCompiled {
+export function foldLoop(terms: readonly FoldTerm[]): FoldLoopFn {
   const k = terms.map((t) => `${t.kind}${t.slot}`).join(',');
   let f = compiledFold.get(k);
   if (!f) {
     if (compiledFold.size >= accumulateShapesCachedMax) compiledFold.clear();
-    f = new Function(`return function accumulateFold(K, counts, dense, base, step, st, locals) {\n${generateFold(terms)}\n};`)() as FoldCompiled;
+    f = new Function(`return function accumulateFold(K, counts, dense, base, step, st, locals) {\n${generateFold(terms)}\n};`)() as FoldLoopFn;
     compiledFold.set(k, f);
   }
   return f;

@@ -9,7 +9,8 @@
  */
 import { finalizeResult, mergePartials, parseQuery, type LoadedSegment, type PartialResult } from '@cairn/shared';
 import t from 'tap';
-import { localLoop } from './accumulate-loop.js';
+import { localArena, localLoop, localTermsMax } from './accumulate-loop.js';
+import { narrowCodes, narrowValues } from './columns.js';
 import { accumulatorBytesHeld, accumulatorKeysMax, SegmentsAccumulator } from './accumulate.js';
 import { runOnSegment } from './run.js';
 import { segmentFromRows } from './segment-from-rows.js';
@@ -147,15 +148,28 @@ t.test('cancellation and deadlines stop a fold with the engine errors', async (t
 t.test('the one-dimension local loop takes every row of a range of any length and offset', async (t) => {
   const codes = Int32Array.from({ length: 40 }, (_, i) => (i * 7) % 5);
   const values = Float64Array.from({ length: 40 }, (_, i) => i + 1);
-  for (const counting of [true, false]) {
-    const loop = localLoop({ terms: ['sum', 'min', 'max'], counting, fromSelection: false });
+  const shifted = narrowCodes(codes, 5)!;
+  t.ok(shifted instanceof Uint8Array, 'five values: one byte a code');
+  t.same(Array.from(shifted.subarray(0, 3)), [1, 3, 5], 'shifted by one (null is 0)');
+  const small = narrowValues(values);
+  t.ok(small instanceof Int16Array, 'small integers: two bytes a value');
+  const arena = localArena(3);
+  t.equal(localArena(3).states[0], arena.states[0], 'the same arrays for the life of the process');
+  // One sum alone is unrolled 16 rows a turn, one sum and a count 8, three terms and a count 4:
+  // ranges up to 35 rows long reach every unrolled body and every remainder.
+  const runs = [true, false].flatMap((counting) => [values, small].flatMap((vs) => [true, false].map((sumOnly) => ({ counting, vs, sumOnly }))));
+  for (const { counting, vs, sumOnly } of runs) {
+    const valueType = vs instanceof Int16Array ? 'i16' : 'f64';
+    const terms = sumOnly ? (['sum'] as const) : (['sum', 'min', 'max'] as const);
+    const loop = localLoop({ terms, counting, fromSelection: false, codeType: 'u8', valueTypes: terms.map(() => valueType) });
     for (let lo = 0; lo < 5; lo++) {
-      for (let hi = lo; hi <= lo + 9; hi++) {
-        const counts = new Float64Array(6);
-        const sums = new Float64Array(6);
-        const mins = new Float64Array(6).fill(Infinity);
-        const maxs = new Float64Array(6).fill(-Infinity);
-        loop(lo, hi, null, hi - lo, codes, counts, [sums, mins, maxs], [values, values, values]);
+      for (let hi = lo; hi <= Math.min(codes.length, lo + 35); hi++) {
+        arena.counts.fill(0, 0, 6);
+        const [sums, mins, maxs] = arena.states as [Float64Array, Float64Array, Float64Array];
+        sums.fill(0, 0, 6);
+        mins.fill(Infinity, 0, 6);
+        maxs.fill(-Infinity, 0, 6);
+        loop(lo, hi, null, hi - lo, shifted, terms.map(() => vs));
         const want = { counts: new Float64Array(6), sums: new Float64Array(6), mins: new Float64Array(6).fill(Infinity), maxs: new Float64Array(6).fill(-Infinity) };
         for (let i = lo; i < hi; i++) {
           const c = codes[i]! + 1;
@@ -164,8 +178,37 @@ t.test('the one-dimension local loop takes every row of a range of any length an
           want.mins[c] = Math.min(want.mins[c]!, values[i]!);
           want.maxs[c] = Math.max(want.maxs[c]!, values[i]!);
         }
-        t.same({ counts: counting ? counts : want.counts, sums, mins, maxs }, want, `rows ${lo}..${hi}${counting ? ', counting' : ''}`);
+        const got = { counts: arena.counts.slice(0, 6), sums: sums.slice(0, 6), mins: mins.slice(0, 6), maxs: maxs.slice(0, 6) };
+        if (sumOnly) Object.assign(want, { mins: got.mins, maxs: got.maxs });
+        t.same({ ...got, counts: counting ? got.counts : want.counts }, want, `rows ${lo}..${hi}${counting ? ', counting' : ''}, ${valueType} values${sumOnly ? ', one sum' : ''}`);
+        if (!counting) t.same(arena.counts.slice(0, 6), new Float64Array(6), 'a loop that does not count leaves the counts alone');
       }
     }
+  }
+  t.throws(() => localArena(localTermsMax + 1), RangeError);
+});
+
+t.test('narrow columns: codes in one or two bytes, values as small integers only when exact', async (t) => {
+  const codes = Int32Array.from([-1, 0, 299, 5]);
+  const wide = narrowCodes(codes, 300)!;
+  t.ok(wide instanceof Uint16Array, '300 values: two bytes a code');
+  t.same(Array.from(wide), [0, 1, 300, 6]);
+  t.equal(narrowCodes(codes, 300), wide, 'made once per column');
+  t.equal(narrowCodes(codes, 70_000), null, 'past 65,535 values there is no narrow form');
+  const cases: [number[], string][] = [
+    [[1, -2, 32767, -32768], 'Int16Array'],
+    [[1, 40_000], 'Int32Array'],
+    [[-2147483648, 2147483647], 'Int32Array'],
+    [[1, 2 ** 31], 'Float64Array'],
+    [[1, 0.5], 'Float64Array'],
+    [[1, NaN], 'Float64Array'],
+    [[1, -0], 'Float64Array'],
+    [[1, Infinity], 'Float64Array'],
+  ];
+  for (const [vals, type] of cases) {
+    const src = Float64Array.from(vals);
+    const got = narrowValues(src);
+    t.equal(got.constructor.name, type, `${vals.join(', ')}: ${type}`);
+    t.same(Array.from(got), Array.from(src), 'the same numbers');
   }
 });

@@ -39,9 +39,9 @@ import {
   type TopNCandidate,
   type ValuePool,
 } from '@cairn/shared';
-import { AccumulateLoop, foldLoop, localLoop, type ColumnNulls, type LoopShape, type TermKind } from './accumulate-loop.js';
+import { AccumulateLoop, foldLoop, localArena, localLoop, localTermsMax, type ColumnNulls, type FoldLoopFn, type LocalArena, type LocalLoopFn, type LoopShape, type TermKind } from './accumulate-loop.js';
 import { selectBest } from './aggregate.js';
-import { codeHistogram, Columns, type CodeColumn } from './columns.js';
+import { codeHistogram, Columns, narrowCodes, narrowValues, type CodeColumn, type NarrowCodes, type NarrowValues } from './columns.js';
 import { chunkRows, Guard, type ExecutionOptions } from './execution.js';
 import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter, type RowFilter } from './filter-program.js';
 import { planBuckets, type BucketPlan } from './plan.js';
@@ -217,6 +217,11 @@ export class SegmentsAccumulator {
   private failed = false;
   /** Segments folded in. */
   added = 0;
+  /** `localParts`' lookups: loops by (counting, from a selection), the fold for `localFoldLayout`. */
+  private readonly localLoops = new Map<number, LocalLoopFn>();
+  private localFold: FoldLoopFn | null = null;
+  private localFoldLayout: Layout | null = null;
+  private arena: LocalArena | null = null;
 
   private constructor(
     private readonly query: AggregatingQuery,
@@ -329,7 +334,7 @@ export class SegmentsAccumulator {
     const all = selectsAll(filter);
 
     const L = this.layout;
-    if (dims.length === 1 && nullsIn.every((x) => x === 'none') && dims[0]!.dictionary.length < localCodesMax) {
+    if (dims.length === 1 && this.terms.length <= localTermsMax && nullsIn.every((x) => x === 'none') && dims[0]!.dictionary.length < localCodesMax) {
       this.foldLocal(segment, plan, dims[0]!, denseOf[0]!, values, all ? null : filter, guard);
       return true;
     }
@@ -378,10 +383,14 @@ export class SegmentsAccumulator {
     const L = this.layout;
     const K = dim.dictionary.length + 1;
     const whole = filter === null && plan.times.length === 1 && plan.rows.length === 2 && plan.rows[0] === 0 && plan.rows[1] === segment.rowCount;
-    const counts = whole ? codeHistogram(dim.codes, dim.dictionary.length) : scratch(Float64Array, K);
-    const locals = this.terms.map((t) => (t.kind === 'count' ? scratch(Float64Array, 0) : scratch(Float64Array, K, initial(t.kind))));
-    const loop = localLoop({ terms: this.terms.map((t) => t.kind), counting: !whole, fromSelection: filter !== null });
-    const fold = foldLoop(this.terms.map((t, j) => ({ kind: t.kind, slot: L.slot[j]! })));
+    // Codes always fit 16 bits here (the caller checks the dictionary's size).
+    const c0 = narrowCodes(dim.codes, dim.dictionary.length)!;
+    const narrow = values.map((v, j) => (this.terms[j]!.kind === 'count' ? v : narrowValues(v)));
+    const local = this.localParts(!whole, filter !== null, c0, narrow);
+    const counts = whole ? codeHistogram(dim.codes, dim.dictionary.length) : local.arena.counts;
+    const locals = local.arena.states;
+    const { loop, fold } = local;
+    this.resetLocals(K, whole);
     const sel = filter === null ? null : scratch(Int32Array, chunkRows, 0, true);
     const step = L.mults[0]! * L.slots;
     for (let b = 0; b < plan.times.length; b++) {
@@ -392,12 +401,12 @@ export class SegmentsAccumulator {
           guard.check();
           const end = Math.min(hi, lo + chunkRows);
           if (sel === null) {
-            loop(lo, end, null, end - lo, dim.codes, counts, locals, values);
+            loop(lo, end, null, end - lo, c0, narrow);
             any = true;
           } else {
             const n = filter!.select(lo, end, sel);
             if (n > 0) {
-              loop(lo, end, sel, n, dim.codes, counts, locals, values);
+              loop(lo, end, sel, n, c0, narrow);
               any = true;
             }
           }
@@ -405,10 +414,41 @@ export class SegmentsAccumulator {
       }
       if (!any) continue;
       fold(K, counts, dense, base, step, this.states, locals);
-      if (b + 1 < plan.times.length) {
-        if (!whole) counts.fill(0);
-        this.terms.forEach((t, j) => t.kind !== 'count' && locals[j]!.fill(initial(t.kind)));
-      }
+      if (b + 1 < plan.times.length) this.resetLocals(K, whole);
+    }
+  }
+
+  /**
+   * The local loop for this query's terms (counting or not, over a range or a selection) and
+   * the fold of its arrays for the current layout, looked up once per accumulator rather than
+   * once per segment (a key string and a map lookup each: flights has 182 segments of 16k rows).
+   */
+  private localParts(counting: boolean, fromSelection: boolean, codes: NarrowCodes, values: readonly NarrowValues[]): { arena: LocalArena; loop: LocalLoopFn; fold: FoldLoopFn } {
+    let k = (counting ? 1 : 0) | (fromSelection ? 2 : 0) | (codes instanceof Uint8Array ? 4 : 0);
+    const valueTypes = values.map((v) => (v instanceof Int16Array ? 'i16' : v instanceof Int32Array ? 'i32' : 'f64'));
+    // Two bits per term (at most localTermsMax = 8 terms: 19 bits in all).
+    for (let j = 0; j < valueTypes.length; j++) k |= (valueTypes[j] === 'i16' ? 1 : valueTypes[j] === 'i32' ? 2 : 0) << (3 + 2 * j);
+    let loop = this.localLoops.get(k);
+    if (!loop) {
+      loop = localLoop({ terms: this.terms.map((t) => t.kind), counting, fromSelection, codeType: codes instanceof Uint8Array ? 'u8' : 'u16', valueTypes });
+      this.localLoops.set(k, loop);
+    }
+    if (this.localFoldLayout !== this.layout || !this.localFold) {
+      const L = this.layout;
+      this.localFold = foldLoop(this.terms.map((t, j) => ({ kind: t.kind, slot: L.slot[j]! })));
+      this.localFoldLayout = L;
+    }
+    this.arena ??= localArena(this.terms.length);
+    return { arena: this.arena, loop, fold: this.localFold };
+  }
+
+  /** The local arrays' first K entries back to their initial states (the arena is shared by every fold); the counts too unless they come from the histogram. */
+  private resetLocals(K: number, whole: boolean): void {
+    const arena = this.arena!;
+    if (!whole) arena.counts.fill(0, 0, K);
+    for (let j = 0; j < this.terms.length; j++) {
+      const kind = this.terms[j]!.kind;
+      if (kind !== 'count') arena.states[j]!.fill(initial(kind), 0, K);
     }
   }
 

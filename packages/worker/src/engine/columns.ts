@@ -111,3 +111,56 @@ function countCodes(codes: Int32Array, dictionarySize: number): Float64Array {
   for (let i = 0; i < n; i++) h[codes[i]! + 1]!++;
   return h;
 }
+
+/**
+ * Narrow copies of columns for the one-dimension local loop, made on a column's first use there
+ * and kept while the segment lives (about 16 KB per 16k-row column; the store's decoded-size
+ * estimate, twice the file, leaves room for them). That loop reads a code and a value per row
+ * and does little else, so the bytes it streams bound it: over the flights segments it moved
+ * about 6.8 GB/s with 4-byte codes and 8-byte values, and ran 25-35% faster with one- or
+ * two-byte codes and two-byte values (1.54 -> 1.04-1.14 ns a row in a separate test).
+ */
+export type NarrowCodes = Uint8Array | Uint16Array;
+export type NarrowValues = Int16Array | Int32Array | Float64Array;
+
+const narrowCodeCache = new WeakMap<Int32Array, NarrowCodes>();
+const narrowValueCache = new WeakMap<Float64Array, NarrowValues>();
+
+/** Codes shifted by one (null is 0) in one byte when the dictionary has at most 255 values, else two; null past 65,535 values. */
+export function narrowCodes(codes: Int32Array, dictionarySize: number): NarrowCodes | null {
+  if (dictionarySize > 0xffff) return null;
+  const hit = narrowCodeCache.get(codes);
+  if (hit) return hit;
+  const out = dictionarySize <= 0xff ? new Uint8Array(codes.length) : new Uint16Array(codes.length);
+  fillShifted(codes, out);
+  narrowCodeCache.set(codes, out);
+  return out;
+}
+
+function fillShifted(codes: Int32Array, out: NarrowCodes): void {
+  for (let i = 0; i < codes.length; i++) out[i] = codes[i]! + 1;
+}
+
+/** The values as 16- or 32-bit integers when every one is an integer in range (a long column, most often), else the array itself. */
+export function narrowValues(values: Float64Array): NarrowValues {
+  const hit = narrowValueCache.get(values);
+  if (hit) return hit;
+  const out = narrowed(values);
+  narrowValueCache.set(values, out);
+  return out;
+}
+
+function narrowed(values: Float64Array): NarrowValues {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    // NaN (null) and fractions fail the first test; -0 would come back as 0 (same sums, not the same min).
+    if (Math.trunc(v) !== v || (v === 0 && 1 / v < 0)) return values;
+    if (v < lo) lo = v;
+    else if (v > hi) hi = v;
+  }
+  if (lo >= -0x8000 && hi <= 0x7fff) return new Int16Array(values);
+  if (lo >= -0x80000000 && hi <= 0x7fffffff) return new Int32Array(values);
+  return values;
+}

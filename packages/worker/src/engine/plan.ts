@@ -45,6 +45,12 @@ export function rowRanges(time: Float64Array, intervals: readonly Interval[]): n
   return out;
 }
 
+/** Ends the bucket starting at `t` after the row ranges so far (a function of its own, not a closure made per plan: one per segment adds up over many small segments). */
+function closeBucket(plan: BucketPlan, t: number): void {
+  plan.times.push(t);
+  plan.first.push(plan.rows.length / 2);
+}
+
 /**
  * Plans the buckets of an aggregating query over one segment.
  * - `all`: one bucket, at the first queried instant.
@@ -67,14 +73,10 @@ export function planBuckets(
   const readable = timeRestriction ? intersectIntervals(clipped, timeRestriction) : clipped;
   const ranges = rowRanges(segment.time, readable);
   const time = segment.time;
-  const close = (t: number) => {
-    plan.times.push(t);
-    plan.first.push(plan.rows.length / 2);
-  };
   if (granularity.type === 'all') {
     plan.rows = ranges;
     for (let j = 0; j < ranges.length; j += 2) plan.totalRows += ranges[j + 1]! - ranges[j]!;
-    close(clipped[0]!.start);
+    closeBucket(plan, clipped[0]!.start);
     return plan;
   }
   if (granularity.type === 'none') {
@@ -85,7 +87,7 @@ export function planBuckets(
         const t = time[i]!;
         const end = lowerBound(time, t + 1, i, hi);
         plan.rows.push(i, end);
-        close(t);
+        closeBucket(plan, t);
         i = end;
         guard.tick();
       }
@@ -118,7 +120,7 @@ export function planBuckets(
       if (plan.times.length > 0 && plan.times[plan.times.length - 1] === start) {
         plan.first[plan.first.length - 1] = plan.rows.length / 2;
       } else {
-        close(start);
+        closeBucket(plan, start);
       }
     }
   }
