@@ -72,3 +72,35 @@ t.test('format versions: the stored version-1 file still reads; a newer one is r
   const bytes = tableToIPC(new Table(schema, table.batches.map((b) => new RecordBatch(schema, b.data))), 'file');
   t.throws(() => readSegment(bytes), /segment format 99 is newer than this build reads \(up to 1\)/);
 });
+
+t.test('decoding: int64 values exactly as Number(BigInt) would read them, any dictionary text, dictionaries on first use', async (t) => {
+  const longs = [0, -1, 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 32 + 7, -(2 ** 40) + 3, 2 ** 53 - 1, -(2 ** 53) + 1, 4_294_967_295, -4_294_967_296];
+  const n = longs.length;
+  const time = Float64Array.from(longs.map((_, i) => 1_000 + i));
+  const texts = ['', 'café', 'plain', 'Zürich', '日本', '😀 emoji'];
+  const s = {
+    ...sample(),
+    time,
+    dimensions: [encodeDimension('city', Array.from({ length: n }, (_, i) => (i % 7 === 6 ? null : texts[i % texts.length]!))), encodeDimension('ascii', Array.from({ length: n }, (_, i) => `k${i % 3}`))],
+    metrics: [
+      { name: 'big', type: 'long' as const, values: Float64Array.from(longs), hasNulls: false, spec: { name: 'big', type: 'longSum' as const, fieldName: 'big' } },
+      { name: 'gaps', type: 'long' as const, values: Float64Array.from(longs, (v, i) => (i % 3 === 0 ? NaN : v)), hasNulls: true, spec: { name: 'gaps', type: 'longSum' as const, fieldName: 'gaps' } },
+    ],
+  };
+  const w = writeSegment(s);
+  const r = readSegment(w.bytes, w.checksum);
+  t.same([...r.time], [...time]);
+  t.same([...r.metrics.get('big')!.values], longs, 'negative, past 2^32 and up to 2^53: exact');
+  const gaps = [...r.metrics.get('gaps')!.values];
+  t.same(gaps.map((v) => (Number.isNaN(v) ? null : v)), longs.map((v, i) => (i % 3 === 0 ? null : v)), 'null rows read as NaN');
+  t.equal(r.metrics.get('gaps')!.hasNulls, true);
+  // The same numbers Arrow's own BigInt reading gives.
+  const table = tableFromIPC(w.bytes);
+  t.same([...r.metrics.get('big')!.values], [...(table.getChild('big')!.data[0]!.values as BigInt64Array)].map(Number));
+  const city = r.dimensions.get('city')!;
+  const dict = city.dictionary;
+  t.equal(city.dictionary, dict, 'decoded once, then the same array');
+  t.same(dict, [...new Set(texts)].sort(), 'UTF-8 beyond ASCII, and the empty string');
+  t.same([...city.codes].map((c) => (c < 0 ? null : dict[c])), Array.from({ length: n }, (_, i) => (i % 7 === 6 ? null : texts[i % texts.length])));
+  t.same(r.dimensions.get('ascii')!.dictionary, ['k0', 'k1', 'k2']);
+});
