@@ -11,7 +11,7 @@ import { finalizeResult, mergePartials, parseQuery, type LoadedSegment, type Par
 import t from 'tap';
 import { localArena, localLoop, localTermsMax } from './accumulate-loop.js';
 import { narrowCodes, narrowValues } from './columns.js';
-import { accumulatorBytesHeld, accumulatorKeysMax, SegmentsAccumulator } from './accumulate.js';
+import { accumulatorBytesHeld, accumulatorKeysMax, groupedArenaHeld, SegmentsAccumulator } from './accumulate.js';
 import { runOnSegment } from './run.js';
 import { segmentFromRows } from './segment-from-rows.js';
 import { Rng } from './test-support/rng.js';
@@ -211,4 +211,43 @@ t.test('narrow columns: codes in one or two bytes, values as small integers only
     t.equal(got.constructor.name, type, `${vals.join(', ')}: ${type}`);
     t.same(Array.from(got), Array.from(src), 'the same numbers');
   }
+});
+
+t.test('the grouped arena: one accumulator at a time holds it, through its layout changes; the others use arrays of their own', async (t) => {
+  const segs = segments(new Rng(seed));
+  const rawA = queries[0]!; // two dimensions by hour: its layout grows segment after segment
+  const rawB = queries[1]!;
+  const qa = parseQuery(rawA);
+  const qb = parseQuery(rawB);
+  t.equal(groupedArenaHeld(), false, 'free before');
+  const a = SegmentsAccumulator.for(qa)!;
+  const b = SegmentsAccumulator.for(qb)!;
+  // Interleaved, as the worker's executor runs two queries unit by unit.
+  for (let i = 0; i < segs.length; i++) {
+    t.equal(a.add(segs[i]!), true);
+    if (i === 0) t.equal(groupedArenaHeld(), true, 'the first two-dimension accumulator takes it');
+    t.equal(b.add(segs[segs.length - 1 - i]!), true);
+  }
+  const gotB = finalizeResult(qb, mergePartials(qb, [b.partial()]));
+  t.equal(groupedArenaHeld(), true, 'the other finishing does not free it');
+  const gotA = finalizeResult(qa, mergePartials(qa, [a.partial()]));
+  t.equal(groupedArenaHeld(), false, 'its holder finishing does');
+  t.same(gotA, perSegment(rawA, segs), 'the holder answers as the per-segment engine does');
+  t.same(gotB, perSegment(rawB, segs), 'and so does the other');
+  const c = SegmentsAccumulator.for(qa)!;
+  c.add(segs[0]!);
+  t.equal(groupedArenaHeld(), true, 'a later accumulator takes it again');
+  c.dispose();
+  t.equal(groupedArenaHeld(), false, 'dispose frees it');
+
+  // 800 x 800 keys, two numbers each: more than the arena's 2^20; answered with arrays of its own.
+  const rows = Array.from({ length: 800 }, (_, i) => ({ __time: T0 + i, p: `p${i}`, q: `q${(i * 7) % 800}`, v: i }));
+  const wide = segmentFromRows({ dataSource: 'e', start: T0, end: T0 + HOUR, dimensions: ['p', 'q'], metrics: [{ name: 'v', type: 'long' }], rows });
+  const rawW = { queryType: 'groupBy', dataSource: 'e', intervals: ['2024-01-01/2024-01-02'], granularity: 'all', dimensions: ['p', 'q'], aggregations: [{ type: 'longSum', name: 's', fieldName: 'v' }] };
+  const qw = parseQuery(rawW);
+  const w = SegmentsAccumulator.for(qw)!;
+  t.equal(w.add(wide), true);
+  t.equal(groupedArenaHeld(), false, 'too large for the arena');
+  t.same(finalizeResult(qw, mergePartials(qw, [w.partial()])), perSegment(rawW, [wide]));
+  t.equal(accumulatorBytesHeld(), 0);
 });

@@ -39,7 +39,7 @@ import {
   type TopNCandidate,
   type ValuePool,
 } from '@cairn/shared';
-import { AccumulateLoop, foldLoop, localArena, localLoop, localTermsMax, type ColumnNulls, type FoldLoopFn, type LocalArena, type LocalLoopFn, type LoopShape, type TermKind } from './accumulate-loop.js';
+import { AccumulateLoop, foldLoop, groupedArena, groupedArenaDimsMax, groupedArenaRemapLength, groupedArenaStatesLength, localArena, localLoop, localTermsMax, type ColumnNulls, type FoldLoopFn, type LocalArena, type LocalLoopFn, type LoopShape, type TermKind } from './accumulate-loop.js';
 import { selectBest } from './aggregate.js';
 import { codeHistogram, Columns, narrowCodes, narrowValues, type CodeColumn, type NarrowCodes, type NarrowValues } from './columns.js';
 import { chunkRows, Guard, type ExecutionOptions } from './execution.js';
@@ -52,8 +52,15 @@ export const accumulatorKeysMax = 1 << 20;
 /** Bytes of state all accumulators of the process may hold together (several queries run at once). */
 export const accumulatorBytesMax = 256 << 20;
 let bytesHeld = 0;
+/** The accumulator whose states are the process's grouped arena, if any (see `groupedArena`). */
+let arenaHolder: SegmentsAccumulator | null = null;
 /** A one-dimension fold uses per-segment arrays indexed by code below this dictionary size (8 B a term per entry: 512 KiB at most). */
 export const localCodesMax = 1 << 16;
+
+/** Whether an accumulator holds the process's grouped arena now (for tests). */
+export function groupedArenaHeld(): boolean {
+  return arenaHolder !== null;
+}
 
 /** Bytes the process's accumulators hold now (for tests and metrics). */
 export function accumulatorBytesHeld(): number {
@@ -222,6 +229,8 @@ export class SegmentsAccumulator {
   private localFold: FoldLoopFn | null = null;
   private localFoldLayout: Layout | null = null;
   private arena: LocalArena | null = null;
+  /** Whether this accumulator's states are the grouped arena (`arenaHolder` is this). */
+  private leased = false;
 
   private constructor(
     private readonly query: AggregatingQuery,
@@ -338,10 +347,12 @@ export class SegmentsAccumulator {
       this.foldLocal(segment, plan, dims[0]!, denseOf[0]!, values, all ? null : filter, guard);
       return true;
     }
+    // An accumulator holding the arena writes its remaps into the arena's too, when they fit.
+    const arena = this.leased && denseOf.every((d) => d.length <= groupedArenaRemapLength) ? groupedArena() : null;
     const remaps = dims.map((_, k) => {
       const dense = denseOf[k]!;
       const step = L.mults[k]! * L.slots;
-      const r = scratch(Int32Array, dense.length, 0, true);
+      const r = arena ? arena.remaps[k]! : scratch(Int32Array, dense.length, 0, true);
       // Offsets are below the states' length, at most accumulatorBytesMax / 8 = 2^25: exact int32
       // (a code without rows here keeps id -1: its offset is never read).
       for (let c = 0; c < dense.length; c++) r[c] = dense[c]! * step;
@@ -351,6 +362,7 @@ export class SegmentsAccumulator {
       dims: dims.length,
       terms: this.terms.map((t, j) => ({ kind: t.kind, nulls: nullsIn[j]!, slot: L.slot[j]!, nullSlot: L.nullSlot[j]! })),
       fromSelection: !all,
+      arena: arena !== null,
     };
     const loop = new AccumulateLoop(shape, { codes: dims.map((d) => d.codes), remaps, states: this.states, values });
     const sel = all ? null : scratch(Int32Array, chunkRows, 0, true);
@@ -477,16 +489,24 @@ export class SegmentsAccumulator {
     const cap = Math.max(buckets, Math.min(relayout ? this.bucketCap : this.bucketCap * 2, Math.floor(accumulatorKeysMax / layout.space)));
     const bytes = cap * layout.space * layout.slots * 8;
     if (bytesHeld - this.bytes + bytes > accumulatorBytesMax) return false;
-    const states = takeStates(cap * layout.space * layout.slots);
+    const n = cap * layout.space * layout.slots;
+    // Two or more dimensions take the process's grouped arena when it is free and large enough
+    // (see `groupedArena`), and keep it until the query ends; one-dimension queries mostly use
+    // the local loop, which has arrays of its own.
+    const wasLeased = this.leased;
+    const lease = this.dimNames.length >= 2 && this.dimNames.length <= groupedArenaDimsMax && n <= groupedArenaStatesLength && (wasLeased || arenaHolder === null);
+    // The states so far: a copy when they are the arena, which the new ones overwrite.
+    const prevStates = wasLeased && lease ? this.states.slice() : this.states;
+    const states = lease ? groupedArena().states.subarray(0, n).fill(0) : takeStates(n);
     // Offsets stay put when only the first dimension grew and there is at most one bucket (its
     // stride is the only one that changes, and it multiplies nothing but the bucket's base).
     const samePlaces = relayout && layout.slots === old.slots && this.bucketTimes.length <= 1 && caps.every((c, d) => d === 0 || c === old.caps[d]);
     if (!relayout || samePlaces) {
-      states.set(this.states);
-      this.initialize(states, this.states.length / layout.slots, cap * layout.space, layout);
+      states.set(prevStates);
+      this.initialize(states, prevStates.length / layout.slots, cap * layout.space, layout);
     } else {
       this.initialize(states, 0, cap * layout.space, layout);
-      const prev = this.states;
+      const prev = prevStates;
       for (let g = 0, keys = prev.length / old.slots; g < keys; g++) {
         const o = g * old.slots;
         if (prev[o] === 0) continue;
@@ -501,7 +521,9 @@ export class SegmentsAccumulator {
       }
     }
     this.layout = layout;
-    giveStates(this.states);
+    if (!wasLeased) giveStates(this.states);
+    if (lease !== wasLeased) arenaHolder = lease ? this : null;
+    this.leased = lease;
     this.states = states;
     this.bucketCap = cap;
     bytesHeld += bytes - this.bytes;
@@ -540,7 +562,12 @@ export class SegmentsAccumulator {
     this.done = true;
     bytesHeld -= this.bytes;
     this.bytes = 0;
-    giveStates(this.states);
+    if (this.leased) {
+      arenaHolder = null;
+      this.leased = false;
+    } else {
+      giveStates(this.states);
+    }
     this.states = noNumbers;
   }
 
