@@ -12,7 +12,7 @@ import type { DeepStorage } from '@cairn/shared/deep-storage';
 import { writeSegment } from '@cairn/shared/segment';
 import { SegmentCache } from './segment-cache.js';
 import type { AssignedSegment } from './segment-cache.js';
-import { FRESH_VERIFIED_MS, SegmentStore } from './segment-store.js';
+import { DECODED_BYTES_PER_FILE_BYTE, FRESH_VERIFIED_MS, SegmentStore } from './segment-store.js';
 import { invertedIndex, invertedIndexBytesHeld, releaseInvertedIndexes } from './engine/inverted-index.js';
 
 const HOUR = 3_600_000;
@@ -215,7 +215,7 @@ t.test('SegmentStore: a segment leaving the decoded cache gives back its inverte
   const ev = events();
   // Room for one decoded segment: decoding the second evicts the first.
   const [a, b] = await Promise.all([0, 1].map((i) => segment(deep, i)));
-  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: a!.assigned.size * 2 }, ev.handlers);
+  const store = new SegmentStore(cache, deep, { loadConcurrencyMax: 2, decodedBytesMax: a!.assigned.size * DECODED_BYTES_PER_FILE_BYTE }, ev.handlers);
   store.reconcile([a!.assigned, b!.assigned]);
   await ev.until('both to load', () => store.isLoaded(a!.assigned.id) && store.isLoaded(b!.assigned.id));
   releaseInvertedIndexes();

@@ -41,6 +41,9 @@ export interface StoreEvents {
  * bounded number of concurrent downloads, dropped when unassigned, and decoded into memory on
  * demand (an LRU bounded in bytes), verifying the checksum each time a file is decoded.
  */
+/** Memory a decoded segment is counted as, per byte of its file (see `get`). */
+export const DECODED_BYTES_PER_FILE_BYTE = 3;
+
 export class SegmentStore {
   private assigned = new Map<string, AssignedSegment>();
   private readonly queue: string[] = [];
@@ -134,7 +137,10 @@ export class SegmentStore {
       this.pump();
       return null;
     }
-    const bytes = s.size * 2;
+    // What a decoded segment holds: the file itself (codes and float64 columns are views of it),
+    // copies of its time and int64 columns (at most the file again), and what queries derive
+    // from it (dictionary strings, narrow column copies, histograms, up to about the file again).
+    const bytes = s.size * DECODED_BYTES_PER_FILE_BYTE;
     this.decoded.set(id, { segment, bytes });
     this.decodedBytes += bytes;
     for (const [old, v] of this.decoded) {

@@ -104,3 +104,36 @@ t.test('decoding: int64 values exactly as Number(BigInt) would read them, any di
   t.same([...city.codes].map((c) => (c < 0 ? null : dict[c])), Array.from({ length: n }, (_, i) => (i % 7 === 6 ? null : texts[i % texts.length])));
   t.same(r.dimensions.get('ascii')!.dictionary, ['k0', 'k1', 'k2']);
 });
+
+t.test('decoding: float64 columns and codes without nulls are the file own arrays; int64 beyond 2^53 rounds as Number(BigInt); U+FEFF kept; bad dictionaries refused', async (t) => {
+  const big = [2 ** 60 + 2 ** 10 + 1, -(2 ** 62) - 3, 2 ** 53 + 1, -(2 ** 53) - 1, 9_007_199_254_740_993, 0];
+  const n = big.length; // even: the int32 codes need no padding, so they can be a view
+  const s = {
+    ...sample(),
+    time: Float64Array.from(big.map((_, i) => i)),
+    dimensions: [encodeDimension('k', ['\uFEFFa', 'b', '\uFEFFa', 'c', 'b', 'c'])],
+    metrics: [
+      { name: 'huge', type: 'long' as const, values: Float64Array.from(big), hasNulls: false, spec: { name: 'huge', type: 'longSum' as const, fieldName: 'huge' } },
+      { name: 'd', type: 'double' as const, values: Float64Array.from(big, (_, i) => i / 4), hasNulls: false, spec: { name: 'd', type: 'doubleSum' as const, fieldName: 'd' } },
+    ],
+  };
+  const w = writeSegment(s);
+  const r = readSegment(w.bytes, w.checksum);
+  const table = tableFromIPC(w.bytes);
+  const arrowHuge = [...(table.getChild('huge')!.data[0]!.values as BigInt64Array)];
+  t.same([...r.metrics.get('huge')!.values], arrowHuge.map(Number), 'the same doubles as Number(BigInt) of what the file holds');
+  t.equal(r.metrics.get('d')!.values.buffer, w.bytes.buffer, 'a float64 column without nulls is a view of the file');
+  t.same([...r.metrics.get('d')!.values], big.map((_, i) => i / 4));
+  const k = r.dimensions.get('k')!;
+  t.equal(k.codes.buffer, w.bytes.buffer, 'codes without nulls are a view of the file');
+  t.same(k.dictionary, ['b', 'c', '\uFEFFa'], 'a leading U+FEFF is part of the value (the sort order holds)');
+  t.same({ ...k }.dictionary, k.dictionary, 'a spread copy of the column keeps its dictionary');
+
+  // A dictionary whose bytes are not UTF-8 (the checksum is left out: the file is otherwise valid).
+  const bad = w.bytes.slice();
+  const at = Buffer.from(bad).indexOf(Buffer.from('\uFEFFa'));
+  t.ok(at > 0);
+  bad[at] = 0xff;
+  const rb = readSegment(bad);
+  t.throws(() => rb.dimensions.get('k')!.dictionary, SegmentFormatError, 'refused with a SegmentFormatError on first use');
+});

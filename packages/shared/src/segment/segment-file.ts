@@ -198,7 +198,7 @@ export function readSegment(bytes: Uint8Array, expectedChecksum?: string): Loade
       codes = new Int32Array(n);
       for (let i = 0; i < n; i++) codes[i] = hasNulls && validity && ((validity[i >> 3]! >> (i & 7)) & 1) === 0 ? -1 : src[i]!;
     }
-    dimensions.set(name, new FileDimension(name, codes, hasNulls, chunk.dictionary?.data ?? []));
+    dimensions.set(name, fileDimension(name, codes, hasNulls, dictionaryChunks(name, chunk)));
   }
 
   const metrics = new Map<string, MetricColumn>();
@@ -245,28 +245,42 @@ function numbersOf(chunks: readonly Data<DataType>[], n: number, required: boole
 /**
  * A dimension read from a file, its dictionary decoded on first use: a query touches a few of a
  * segment's columns, and the strings of an unused high-cardinality one (70,000 user ids in a
- * 118k-row segment) cost ~3 ms and their garbage at every decode for nothing.
+ * 118k-row segment) cost ~3 ms and their garbage at every decode for nothing. The file was
+ * checked (checksum, dictionary type) when it was read; a dictionary whose bytes are not UTF-8
+ * would only fail here, at its first query, as a SegmentFormatError. `dictionary` is an own,
+ * enumerable accessor, so that a copy made by spreading the column (`{ ...d }`) still has it.
  */
-class FileDimension implements DimensionColumn {
-  private strings: string[] | null = null;
-
-  constructor(
-    readonly name: string,
-    readonly codes: Int32Array,
-    readonly hasNulls: boolean,
-    private chunks: readonly Data<DataType>[],
-  ) {}
-
-  get dictionary(): readonly string[] {
-    if (this.strings === null) {
-      this.strings = utf8Strings(this.name, this.chunks);
-      this.chunks = [];
-    }
-    return this.strings;
-  }
+function fileDimension(name: string, codes: Int32Array, hasNulls: boolean, chunks: readonly Data<DataType>[]): DimensionColumn {
+  let strings: string[] | null = null;
+  let pending = chunks;
+  const d = { name, codes, hasNulls } as DimensionColumn;
+  Object.defineProperty(d, 'dictionary', {
+    enumerable: true,
+    get(): readonly string[] {
+      if (strings === null) {
+        strings = utf8Strings(name, pending);
+        pending = [];
+      }
+      return strings;
+    },
+  });
+  return d;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** The dictionary batches of a dimension, checked to be UTF-8 strings with offsets before anything is decoded from them. */
+function dictionaryChunks(name: string, chunk: Data<DataType>): readonly Data<DataType>[] {
+  const chunks = chunk.dictionary?.data ?? [];
+  for (const c of chunks) {
+    if (c.length === 0) continue;
+    if (!(c.valueOffsets instanceof Int32Array) || !(c.values instanceof Uint8Array) || c.valueOffsets.length < c.length + 1) {
+      throw new SegmentFormatError(`dictionary of ${name} is not a UTF-8 string column`);
+    }
+  }
+  return chunks;
+}
+
+// ignoreBOM: a value that starts with U+FEFF keeps it (stripping it would unsort the dictionary).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The strings of a Utf8 vector, read from its offsets and bytes: Arrow's `toArray()` went
@@ -277,6 +291,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function utf8Strings(column: string, chunks: readonly Data<DataType>[]): string[] {
   const out: string[] = [];
   for (const chunk of chunks) {
+    if (chunk.length === 0) continue;
     const offsets = chunk.valueOffsets as Int32Array;
     const bytes = chunk.values as Uint8Array;
     const first = offsets[0]!;
