@@ -28,18 +28,26 @@ export interface LoopShape {
   readonly fromSelection: boolean;
   /** The states and remaps are the process's grouped arena (`groupedArena`), bound as constants; grouped shapes only. */
   readonly arena?: boolean;
+  /**
+   * Grouped shapes: per dimension, its codes' array type: 'i32' the segment's own codes (-1 for
+   * null), 'u8'/'u16' `narrowCodes` (shifted by one, null at 0); and per term its values' array
+   * type (`narrowValues`). Absent: all 'i32' and 'f64'. Part of the key, so each loop's loads stay
+   * monomorphic.
+   */
+  readonly codeTypes?: readonly ('i32' | 'u8' | 'u16')[];
+  readonly valueTypes?: readonly ('f64' | 'i16' | 'i32')[];
 }
 
 /** The arrays one run reads and writes. */
 export interface LoopArrays {
-  /** Per dimension: the segment's codes (-1 for null). */
-  codes: Int32Array[];
+  /** Per dimension: the segment's codes (-1 for null), or their narrow copy (shifted by one), as the shape says. */
+  codes: (Int32Array | Uint8Array | Uint16Array)[];
   /** Per dimension: offset contribution of segment code c at [c + 1] (null at [0]). */
   remaps: Int32Array[];
   /** Every group's slots. */
   states: Float64Array;
-  /** Per term: the values (unused for count and for a column the segment lacks). */
-  values: Float64Array[];
+  /** Per term: the values (unused for count and for a column the segment lacks), or their narrow copy, as the shape says. */
+  values: (Float64Array | Int16Array | Int32Array)[];
 }
 
 type Compiled = (lo: number, hi: number, sel: Int32Array | null, n: number, base: number, x: Record<string, unknown>) => void;
@@ -78,7 +86,7 @@ export function groupedArena(): GroupedArena {
 }
 
 function shapeKey(s: LoopShape): string {
-  return `${s.dims}|${s.fromSelection ? 's' : 'r'}${s.arena ? 'a' : ''}|${s.terms.map((t) => `${t.kind}${t.nulls}${t.slot}.${t.nullSlot}`).join(',')}`;
+  return `${s.dims}|${s.fromSelection ? 's' : 'r'}${s.arena ? 'a' : ''}|${(s.codeTypes ?? []).join(',')}|${(s.valueTypes ?? []).join(',')}|${s.terms.map((t) => `${t.kind}${t.nulls}${t.slot}.${t.nullSlot}`).join(',')}`;
 }
 
 const int = (x: number): string => {
@@ -96,8 +104,9 @@ function generateGrouped(s: LoopShape): string {
   const lines: string[] = s.arena ? [] : ['const st = x.st;'];
   for (let d = 0; d < s.dims; d++) lines.push(s.arena ? `const c${d} = x.c${d};` : `const c${d} = x.c${d}; const r${d} = x.r${d};`);
   s.terms.forEach((t, j) => t.kind !== 'count' && t.nulls !== 'all' && lines.push(`const v${j} = x.v${j};`));
-  const key = Array.from({ length: s.dims }, (_, d) => `r${d}[c${d}[i] + 1]`).join(' + ');
-  const body: string[] = [`const o = base + ${key};`, 'st[o]++;'];
+  // Narrow codes are shifted by one already; the segment's own need the +1 (null is -1).
+  const key = (i: string) => Array.from({ length: s.dims }, (_, d) => ((s.codeTypes?.[d] ?? 'i32') === 'i32' ? `r${d}[c${d}[${i}] + 1]` : `r${d}[c${d}[${i}]]`)).join(' + ');
+  const body: string[] = [`const o = base + ${key('i')};`, 'st[o]++;'];
   s.terms.forEach((t, j) => {
     if (t.kind === 'count') return;
     const at = `st[o + ${int(t.slot)}]`;
@@ -108,7 +117,15 @@ function generateGrouped(s: LoopShape): string {
     const cmp = t.kind === 'min' ? '<' : '>';
     body.push(t.nulls === 'none' ? `{ const v = v${j}[i]; if (v ${cmp} ${at}) ${at} = v; }` : `{ const v = v${j}[i]; if (v ${cmp} ${at}) ${at} = v; else if (v !== v) ${nul} }`);
   });
-  lines.push(s.fromSelection ? 'for (let k = 0; k < n; k++) { const i = sel[k];' : 'for (let i = lo; i < hi; i++) {', ...body, '}');
+  if (s.fromSelection) {
+    lines.push('for (let k = 0; k < n; k++) { const i = sel[k];', ...body, '}');
+  } else {
+    // Four rows a turn (the loop's own compare and branch weigh less), the odd rows first (see
+    // `localLoop` on V8's deoptimizations at a remainder loop placed after the unrolled one).
+    const at = (k: number) => body.map((line) => line.replace(/\[i\]/g, k === 0 ? '[i]' : `[i + ${k}]`));
+    lines.push('let i = lo;', 'for (const head = lo + ((hi - lo) & 3); i < head; i++) {', ...body, '}');
+    lines.push('for (; i < hi; i += 4) {', ...[0, 1, 2, 3].flatMap((k) => ['{', ...at(k), '}']), '}');
+  }
   return lines.join('\n');
 }
 
