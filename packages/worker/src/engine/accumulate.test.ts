@@ -251,3 +251,15 @@ t.test('the grouped arena: one accumulator at a time holds it, through its layou
   t.same(finalizeResult(qw, mergePartials(qw, [w.partial()])), perSegment(rawW, [wide]));
   t.equal(accumulatorBytesHeld(), 0);
 });
+
+t.test('the grouped loop over a dictionary past 65,535 values (its own codes) beside a small one (narrow codes)', async (t) => {
+  const n = 70_003; // not a multiple of four: the unrolled loop's odd rows run too
+  const rows = Array.from({ length: n }, (_, i) => ({ __time: T0 + i, u: `u${String(i).padStart(6, '0')}`, g: i % 7 === 0 ? null : `g${i % 3}`, v: (i % 11) - 5 }));
+  const seg = segmentFromRows({ dataSource: 'e', start: T0, end: T0 + HOUR, dimensions: ['u', 'g'], metrics: [{ name: 'v', type: 'long' }], rows });
+  t.ok(seg.dimensions.get('u')!.dictionary.length > 0xffff);
+  const raw = { queryType: 'groupBy', dataSource: 'e', intervals: ['2024-01-01/2024-01-02'], granularity: 'all', dimensions: ['g', 'u'], aggregations: [{ type: 'count', name: 'c' }, { type: 'longSum', name: 's', fieldName: 'v' }] };
+  const q = parseQuery(raw);
+  const acc = SegmentsAccumulator.for(q)!;
+  t.equal(acc.add(seg), true);
+  t.same(finalizeResult(q, mergePartials(q, [acc.partial()])), perSegment(raw, [seg]));
+});
