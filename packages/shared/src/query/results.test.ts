@@ -431,3 +431,30 @@ t.test('malformed or mismatched partials fail as INTERNAL errors', async (t) => 
   t.ok(Math.abs(out[0]!.result.u - 1) < 0.01);
   t.equal(out[0]!.result.raw, hllToJSON(hll), 'fieldAccess to a sketch outputs its state');
 });
+
+t.test('groupBy rows: fields in order, for any names, "__proto__" and names of two queries alike', async (t) => {
+  const p = groupPartial([
+    [T1, 'a', 1, 10],
+    [T1, 'b', 2, 5],
+  ]);
+  const run = (outputName: string, names: [string, string]) => {
+    const query = parseQuery({
+      ...base,
+      queryType: 'groupBy',
+      granularity: 'all',
+      dimensions: [{ type: 'default', dimension: 'd', outputName }],
+      aggregations: [{ type: 'count', name: names[0] }, { type: 'longSum', name: names[1], fieldName: 'l' }],
+    });
+    return (finalizeResult(query, mergePartials(query, [p])) as { event: Record<string, unknown> }[]).map((r) => r.event);
+  };
+  const plain = run('D', ['c', 's']);
+  t.same(plain.map((e) => Object.keys(e)), [['D', 'c', 's'], ['D', 'c', 's']], 'dimensions first, then aggregators, in query order');
+  t.same(plain.map((e) => [e['D'], e['c'], e['s']]), [['a', 1, 10], ['b', 2, 5]]);
+  const odd = run('__proto__', ['constructor', 'x y"z']);
+  for (const e of odd) {
+    t.ok(Object.prototype.hasOwnProperty.call(e, '__proto__'), '"__proto__" is an own field');
+    t.equal(Object.getPrototypeOf(e), Object.prototype, 'and the prototype is untouched');
+  }
+  t.same(odd.map((e) => [Object.getOwnPropertyDescriptor(e, '__proto__')!.value, e['constructor'], e['x y"z']]), [['a', 1, 10], ['b', 2, 5]]);
+  t.same(JSON.parse(JSON.stringify(odd[0])), { ['__proto__']: 'a', constructor: 1, 'x y"z': 10 });
+});
