@@ -230,17 +230,20 @@ function finalizeGroupBy(query: GroupByQuery, partial: AggregatePartial): DruidR
       out[k] = { version: 'v1', timestamp: lastStamp, event: make(rows, i, k, columns!) };
       continue;
     }
+    // With post-aggregators: field by field (`setField`, so that "__proto__" is a field too).
     const event: Record<string, JsonValue> = {};
-    for (let d = 0; d < dimCount; d++) event[dimNames[d]!] = dimValueAt(rows, d, i);
-    if (columns) {
-      for (let j = 0; j < names.length; j++) event[names[j]!] = columns[j]![k]!;
-    } else {
-      const values = fins[i] ?? finOf(i);
-      for (let j = 0; j < names.length; j++) event[names[j]!] = outputValue(values[j]!, rawToJSON);
-    }
+    for (let d = 0; d < dimCount; d++) setField(event, dimNames[d]!, dimValueAt(rows, d, i));
+    const values = fins[i] ?? finOf(i);
+    for (let j = 0; j < names.length; j++) setField(event, names[j]!, outputValue(values[j]!, rawToJSON));
     out[k] = { version: 'v1', timestamp: lastStamp, event };
   }
   return out;
+}
+
+/** Sets an own, enumerable field, "__proto__" included (a plain assignment of it would set the prototype). */
+function setField(o: Record<string, JsonValue>, name: string, value: JsonValue): void {
+  if (name === '__proto__') Object.defineProperty(o, name, { value, enumerable: true, writable: true, configurable: true });
+  else o[name] = value;
 }
 
 type EventMaker = (rows: CombinedRows, i: number, k: number, columns: readonly JsonValue[][]) => Record<string, JsonValue>;
@@ -258,7 +261,8 @@ const eventMakersMax = 256;
  */
 function eventMaker(dimNames: readonly string[], names: readonly string[]): EventMaker {
   const all = [...dimNames, ...names];
-  const key = JSON.stringify(all);
+  // Where the dimensions end is part of the function: [a, b] + [c] and [a] + [b, c] differ.
+  const key = `${dimNames.length}|${JSON.stringify(all)}`;
   let make = eventMakers.get(key);
   if (make) return make;
   if (eventMakers.size >= eventMakersMax) eventMakers.clear();

@@ -458,3 +458,31 @@ t.test('groupBy rows: fields in order, for any names, "__proto__" and names of t
   t.same(odd.map((e) => [Object.getOwnPropertyDescriptor(e, '__proto__')!.value, e['constructor'], e['x y"z']]), [['a', 1, 10], ['b', 2, 5]]);
   t.same(JSON.parse(JSON.stringify(odd[0])), { ['__proto__']: 'a', constructor: 1, 'x y"z': 10 });
 });
+
+t.test('groupBy rows: the same names split differently between dimensions and aggregators, and "__proto__" beside post-aggregators', async (t) => {
+  const p = groupPartial([
+    [T1, 'a', 1, 10],
+    [T1, null, 2, 5],
+  ]);
+  const events = (raw: Record<string, unknown>) => {
+    const query = parseQuery({ ...base, queryType: 'groupBy', granularity: 'all', ...raw });
+    return (finalizeResult(query, mergePartials(query, [p])) as { event: Record<string, unknown> }[]).map((r) => r.event);
+  };
+  // One field list, x y z, once as one dimension and two aggregators, once as two dimensions and one.
+  const first = events({ dimensions: [{ type: 'default', dimension: 'd', outputName: 'x' }], aggregations: [{ type: 'count', name: 'y' }, { type: 'longSum', name: 'z', fieldName: 'l' }] });
+  t.same(first, [{ x: null, y: 2, z: 5 }, { x: 'a', y: 1, z: 10 }]);
+  const pTwo = { ...p, dims: [p.dims[0]!, p.dims[0]!], aggs: [p.aggs[0]!] } as AggregatePartial;
+  const q2 = parseQuery({ ...base, queryType: 'groupBy', granularity: 'all', dimensions: [{ type: 'default', dimension: 'd', outputName: 'x' }, { type: 'default', dimension: 'd2', outputName: 'y' }], aggregations: [{ type: 'count', name: 'z' }] });
+  const second = (finalizeResult(q2, mergePartials(q2, [pTwo])) as { event: Record<string, unknown> }[]).map((r) => r.event);
+  t.same(second, [{ x: null, y: null, z: 2 }, { x: 'a', y: 'a', z: 1 }], 'the second split is built by its own maker');
+  const withPost = events({
+    dimensions: [{ type: 'default', dimension: 'd', outputName: '__proto__' }],
+    aggregations: [{ type: 'count', name: 'c' }, { type: 'longSum', name: 's', fieldName: 'l' }],
+    postAggregations: [{ type: 'arithmetic', name: 'twice', fn: '+', fields: [{ type: 'fieldAccess', fieldName: 'c' }, { type: 'fieldAccess', fieldName: 'c' }] }],
+  });
+  for (const e of withPost) {
+    t.ok(Object.prototype.hasOwnProperty.call(e, '__proto__'), 'an own field beside post-aggregators too');
+    t.equal(Object.getPrototypeOf(e), Object.prototype);
+  }
+  t.same(withPost.map((e) => [Object.getOwnPropertyDescriptor(e, '__proto__')!.value, e['c'], e['twice']]), [[null, 2, 4], ['a', 1, 2]]);
+});

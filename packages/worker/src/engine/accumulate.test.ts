@@ -9,7 +9,7 @@
  */
 import { finalizeResult, mergePartials, parseQuery, type LoadedSegment, type PartialResult } from '@cairn/shared';
 import t from 'tap';
-import { localArena, localLoop, localTermsMax } from './accumulate-loop.js';
+import { AccumulateLoop, localArena, localLoop, localTermsMax } from './accumulate-loop.js';
 import { narrowCodes, narrowValues } from './columns.js';
 import { accumulatorBytesHeld, accumulatorKeysMax, groupedArenaHeld, SegmentsAccumulator } from './accumulate.js';
 import { runOnSegment } from './run.js';
@@ -262,4 +262,60 @@ t.test('the grouped loop over a dictionary past 65,535 values (its own codes) be
   const acc = SegmentsAccumulator.for(q)!;
   t.equal(acc.add(seg), true);
   t.same(finalizeResult(q, mergePartials(q, [acc.partial()])), perSegment(raw, [seg]));
+});
+
+t.test('the grouped loop takes every row of a range of any length and offset, and of a selection', async (t) => {
+  const n = 40;
+  const a = Int32Array.from({ length: n }, (_, i) => (i * 5) % 3); // segment codes, 3 values
+  const b = Int32Array.from({ length: n }, (_, i) => (i * 7) % 4); // 4 values
+  const v = Float64Array.from({ length: n }, (_, i) => (i % 9) - 3);
+  const slots = 4; // row count, sum, min, max
+  // Offsets per shifted code (null at 0): dimension a strides 5 keys, b one key.
+  const r0 = Int32Array.from({ length: 4 }, (_, c) => c * 5 * slots);
+  const r1 = Int32Array.from({ length: 5 }, (_, c) => c * slots);
+  const terms = [
+    { kind: 'count' as const, nulls: 'none' as const, slot: -1, nullSlot: -1 },
+    { kind: 'sum' as const, nulls: 'none' as const, slot: 1, nullSlot: -1 },
+    { kind: 'min' as const, nulls: 'none' as const, slot: 2, nullSlot: -1 },
+    { kind: 'max' as const, nulls: 'none' as const, slot: 3, nullSlot: -1 },
+  ];
+  const fresh = () => {
+    const st = new Float64Array(20 * slots);
+    for (let k = 0; k < 20; k++) {
+      st[k * slots + 2] = Infinity;
+      st[k * slots + 3] = -Infinity;
+    }
+    return st;
+  };
+  const reference = (rowsOf: number[]) => {
+    const st = fresh();
+    for (const i of rowsOf) {
+      const o = r0[a[i]! + 1]! + r1[b[i]! + 1]!;
+      st[o]!++;
+      st[o + 1]! += v[i]!;
+      st[o + 2] = Math.min(st[o + 2]!, v[i]!);
+      st[o + 3] = Math.max(st[o + 3]!, v[i]!);
+    }
+    return st;
+  };
+  for (const narrow of [false, true]) {
+    for (const values of [v, narrowValues(v)]) {
+      const shape = { dims: 2, terms, fromSelection: false, codeTypes: narrow ? (['u8', 'u8'] as const) : (['i32', 'i32'] as const), valueTypes: [values instanceof Int16Array ? 'i16' : 'f64', values instanceof Int16Array ? 'i16' : 'f64', values instanceof Int16Array ? 'i16' : 'f64', values instanceof Int16Array ? 'i16' : 'f64'] as ('i16' | 'f64')[] };
+      const codes = narrow ? [narrowCodes(a, 3)!, narrowCodes(b, 4)!] : [a, b];
+      const label = `${narrow ? 'narrow' : 'own'} codes, ${shape.valueTypes[0]} values`;
+      for (let lo = 0; lo < 5; lo++) {
+        for (let hi = lo; hi <= lo + 9; hi++) {
+          const st = fresh();
+          new AccumulateLoop(shape, { codes, remaps: [r0, r1], states: st, values: [values, values, values, values] }).run(lo, hi, null, hi - lo, 0);
+          t.same(st, reference(Array.from({ length: hi - lo }, (_, k) => lo + k)), `${label}: rows ${lo}..${hi}`);
+        }
+      }
+      const sel = Int32Array.from([0, 3, 4, 9, 17, 18, 31, 39]);
+      for (let m = 0; m <= sel.length; m++) {
+        const st = fresh();
+        new AccumulateLoop({ ...shape, fromSelection: true }, { codes, remaps: [r0, r1], states: st, values: [values, values, values, values] }).run(0, n, sel, m, 0);
+        t.same(st, reference(Array.from(sel.subarray(0, m))), `${label}: the first ${m} selected rows`);
+      }
+    }
+  }
 });
