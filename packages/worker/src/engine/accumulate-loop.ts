@@ -228,8 +228,8 @@ export class AccumulateLoop {
  * own code (`[code + 1]`) in small arrays that stay in the L1/L2 cache, with no remap per row;
  * `SegmentsAccumulator` folds them into its states once per bucket, a dictionary entry at a
  * time. Terms whose columns have no nulls only (the caller checks). Over a range the body is
- * unrolled (4 to 16 rows a turn, `localUnroll`); the row counts come from the column's histogram when the caller has
- * them (`counting` false), else the loop counts.
+ * unrolled (4 to 16 rows a turn, `localUnroll`); the row counts come from the column's
+ * histogram when the caller has them (`counting` false), else the loop counts.
  *
  * The arrays the loop adds into are the process's own (`localArena`), created once and bound
  * into each generated loop as constants of its closure, not passed per call: V8 then compiles
@@ -237,7 +237,7 @@ export class AccumulateLoop {
  * over the flights segments, this box). The engine is synchronous, so one fold uses them at a
  * time; the caller fills the entries it uses with each term's initial value before a bucket.
  *
- * The odd rows of a range (its length modulo 4) go first, not last. With the remainder loop
+ * The odd rows of a range (its length modulo the unroll) go first, not last. With the remainder loop
  * after the unrolled one, V8 deoptimized the function for "insufficient type feedback" at the
  * remainder's loads over and over (283 to 938 times in one flights bench sequence, measured
  * with --trace-deopt; likely because full chunks, a multiple of 4 rows, never run it); with the
