@@ -105,8 +105,8 @@ function generateGrouped(s: LoopShape): string {
   for (let d = 0; d < s.dims; d++) lines.push(s.arena ? `const c${d} = x.c${d};` : `const c${d} = x.c${d}; const r${d} = x.r${d};`);
   s.terms.forEach((t, j) => t.kind !== 'count' && t.nulls !== 'all' && lines.push(`const v${j} = x.v${j};`));
   // Narrow codes are shifted by one already; the segment's own need the +1 (null is -1).
-  const key = (i: string) => Array.from({ length: s.dims }, (_, d) => ((s.codeTypes?.[d] ?? 'i32') === 'i32' ? `r${d}[c${d}[${i}] + 1]` : `r${d}[c${d}[${i}]]`)).join(' + ');
-  const body: string[] = [`const o = base + ${key('i')};`, 'st[o]++;'];
+  const key = Array.from({ length: s.dims }, (_, d) => ((s.codeTypes?.[d] ?? 'i32') === 'i32' ? `r${d}[c${d}[i] + 1]` : `r${d}[c${d}[i]]`)).join(' + ');
+  const body: string[] = [`const o = base + ${key};`, 'st[o]++;'];
   s.terms.forEach((t, j) => {
     if (t.kind === 'count') return;
     const at = `st[o + ${int(t.slot)}]`;

@@ -39,9 +39,9 @@ import {
   type TopNCandidate,
   type ValuePool,
 } from '@cairn/shared';
-import { AccumulateLoop, foldLoop, groupedArena, groupedArenaDimsMax, groupedArenaRemapLength, groupedArenaStatesLength, localArena, localLoop, localTermsMax, type ColumnNulls, type FoldLoopFn, type LocalArena, type LocalLoopFn, type LoopShape, type TermKind } from './accumulate-loop.js';
+import { AccumulateLoop, foldLoop, groupedArena, groupedArenaDimsMax, groupedArenaRemapLength, groupedArenaStatesLength, localArena, localEntriesMax, localLoop, localTermsMax, type ColumnNulls, type FoldLoopFn, type LocalArena, type LocalLoopFn, type LoopShape, type TermKind } from './accumulate-loop.js';
 import { selectBest } from './aggregate.js';
-import { codeHistogram, Columns, narrowCodes, narrowValues, type CodeColumn, type NarrowCodes, type NarrowValues } from './columns.js';
+import { codeHistogram, codeTypeOf, Columns, narrowCodes, narrowValues, valueTypeOf, type CodeColumn, type NarrowCodes, type NarrowValues } from './columns.js';
 import { chunkRows, Guard, type ExecutionOptions } from './execution.js';
 import { compileRowFilter, selectsAll, selectsNone, splitTimeFilter, type RowFilter } from './filter-program.js';
 import { planBuckets, type BucketPlan } from './plan.js';
@@ -55,7 +55,7 @@ let bytesHeld = 0;
 /** The accumulator whose states are the process's grouped arena, if any (see `groupedArena`). */
 let arenaHolder: SegmentsAccumulator | null = null;
 /** A one-dimension fold uses per-segment arrays indexed by code below this dictionary size (8 B a term per entry: 512 KiB at most). */
-export const localCodesMax = 1 << 16;
+export const localCodesMax = localEntriesMax - 1;
 
 /** Whether an accumulator holds the process's grouped arena now (for tests). */
 export function groupedArenaHeld(): boolean {
@@ -221,17 +221,21 @@ function stateColumn(st: Float64Array, slots: number, keys: Int32Array, n: numbe
   return col;
 }
 
+/** The query-wide id along a dimension (stride `mult`, room for `cap` ids) of key g. */
+function idOf(g: number, space: number, mult: number, cap: number): number {
+  // Keys < 2^20: integer division by truncation is exact.
+  return (((g % space) / mult) | 0) % cap;
+}
+
 /**
  * Dimension d of each key as an index into a dictionary of the ids used, in first-use order:
- * `col[r]`, the ids into `used[0..m)`; returns m. (The id of key g is its position along the
- * dimension: `((g mod space) / mult) mod cap`, integer division.)
+ * `col[r]`, the ids into `used[0..m)`; returns m.
  */
 function localCodes(keys: Int32Array, n: number, space: number, mult: number, cap: number, ids: number, col: Int32Array, used: Int32Array): number {
   const local = new Int32Array(ids).fill(-1);
   let m = 0;
   for (let r = 0; r < n; r++) {
-    // Keys < 2^20: integer division by truncation is exact.
-    const id = (((keys[r]! % space) / mult) | 0) % cap;
+    const id = idOf(keys[r]!, space, mult, cap);
     let l = local[id]!;
     if (l < 0) {
       l = local[id] = m;
@@ -277,7 +281,8 @@ export class SegmentsAccumulator {
   private readonly localLoops = new Map<number, LocalLoopFn>();
   private localFold: FoldLoopFn | null = null;
   private localFoldLayout: Layout | null = null;
-  private arena: LocalArena | null = null;
+  /** The local loop's arrays (`localArena`), looked up once. */
+  private localArrays: LocalArena | null = null;
   /** Whether this accumulator's states are the grouped arena (`arenaHolder` is this). */
   private leased = false;
 
@@ -416,8 +421,8 @@ export class SegmentsAccumulator {
       terms: this.terms.map((t, j) => ({ kind: t.kind, nulls: nullsIn[j]!, slot: L.slot[j]!, nullSlot: L.nullSlot[j]! })),
       fromSelection: !all,
       arena: arena !== null,
-      codeTypes: codes.map((c) => (c instanceof Uint8Array ? 'u8' : c instanceof Uint16Array ? 'u16' : 'i32')),
-      valueTypes: rowValues.map((v) => (v instanceof Int16Array ? 'i16' : v instanceof Int32Array ? 'i32' : 'f64')),
+      codeTypes: codes.map(codeTypeOf),
+      valueTypes: rowValues.map(valueTypeOf),
     };
     const loop = new AccumulateLoop(shape, { codes, remaps, states: this.states, values: rowValues });
     const sel = all ? null : scratch(Int32Array, chunkRows, 0, true);
@@ -491,13 +496,14 @@ export class SegmentsAccumulator {
    * once per segment (a key string and a map lookup each: flights has 182 segments of 16k rows).
    */
   private localParts(counting: boolean, fromSelection: boolean, codes: NarrowCodes, values: readonly NarrowValues[]): { arena: LocalArena; loop: LocalLoopFn; fold: FoldLoopFn } {
-    let k = (counting ? 1 : 0) | (fromSelection ? 2 : 0) | (codes instanceof Uint8Array ? 4 : 0);
-    const valueTypes = values.map((v) => (v instanceof Int16Array ? 'i16' : v instanceof Int32Array ? 'i32' : 'f64'));
+    const codeType = codeTypeOf(codes) as 'u8' | 'u16';
+    let k = (counting ? 1 : 0) | (fromSelection ? 2 : 0) | (codeType === 'u8' ? 4 : 0);
+    const valueTypes = values.map(valueTypeOf);
     // Two bits per term (at most localTermsMax = 8 terms: 19 bits in all).
     for (let j = 0; j < valueTypes.length; j++) k |= (valueTypes[j] === 'i16' ? 1 : valueTypes[j] === 'i32' ? 2 : 0) << (3 + 2 * j);
     let loop = this.localLoops.get(k);
     if (!loop) {
-      loop = localLoop({ terms: this.terms.map((t) => t.kind), counting, fromSelection, codeType: codes instanceof Uint8Array ? 'u8' : 'u16', valueTypes });
+      loop = localLoop({ terms: this.terms.map((t) => t.kind), counting, fromSelection, codeType, valueTypes });
       this.localLoops.set(k, loop);
     }
     if (this.localFoldLayout !== this.layout || !this.localFold) {
@@ -505,13 +511,13 @@ export class SegmentsAccumulator {
       this.localFold = foldLoop(this.terms.map((t, j) => ({ kind: t.kind, slot: L.slot[j]! })));
       this.localFoldLayout = L;
     }
-    this.arena ??= localArena(this.terms.length);
-    return { arena: this.arena, loop, fold: this.localFold };
+    this.localArrays ??= localArena(this.terms.length);
+    return { arena: this.localArrays, loop, fold: this.localFold };
   }
 
   /** The local arrays' first K entries back to their initial states (the arena is shared by every fold); the counts too unless they come from the histogram. */
   private resetLocals(K: number, whole: boolean): void {
-    const arena = this.arena!;
+    const arena = this.localArrays!;
     if (!whole) arena.counts.fill(0, 0, K);
     for (let j = 0; j < this.terms.length; j++) {
       const kind = this.terms[j]!.kind;
@@ -597,8 +603,7 @@ export class SegmentsAccumulator {
 
   /** The query-wide id of dimension d in key g. */
   private idAt(g: number, d: number, layout = this.layout): number {
-    // Keys < 2^20: integer division by truncation is exact.
-    return (((g % layout.space) / layout.mults[d]!) | 0) % layout.caps[d]!;
+    return idOf(g, layout.space, layout.mults[d]!, layout.caps[d]!);
   }
 
   /** State of term j for key g as a number, NaN for null. */

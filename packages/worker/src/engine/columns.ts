@@ -138,6 +138,14 @@ export type NarrowValues = Int16Array | Int32Array | Float64Array;
 const narrowCodeCache = new WeakMap<Int32Array, NarrowCodes>();
 const narrowValueCache = new WeakMap<Float64Array, NarrowValues>();
 
+/** The array type of a column as the generated loops' shapes name it. */
+export function codeTypeOf(c: Int32Array | NarrowCodes): 'i32' | 'u8' | 'u16' {
+  return c instanceof Uint8Array ? 'u8' : c instanceof Uint16Array ? 'u16' : 'i32';
+}
+export function valueTypeOf(v: NarrowValues): 'f64' | 'i16' | 'i32' {
+  return v instanceof Int16Array ? 'i16' : v instanceof Int32Array ? 'i32' : 'f64';
+}
+
 /** Codes shifted by one (null is 0) in one byte when the dictionary has at most 255 values, else two; null past 65,535 values. */
 export function narrowCodes(codes: Int32Array, dictionarySize: number): NarrowCodes | null {
   if (dictionarySize > 0xffff) return null;
