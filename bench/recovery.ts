@@ -10,11 +10,11 @@
  * it writes, on its copy threads; the check; the rename), and two diagnostics (the previous load
  * path: get, sha-256 on the event loop, write, rename; read and hash only); then SIGKILL of one
  * worker with a zero grace period and the time until the coordinator reports every segment fully
- * replicated again, under a bounded closed-loop query load whose answers are checked against a
- * baseline. Judged: bytes re-fetched over the time from the coordinator's decision (the first poll
+ * replicated again, under a bounded query load (a fixed number a second by default, or closed
+ * loops) whose answers are checked against a baseline. Judged: bytes re-fetched over the time from the coordinator's decision (the first poll
  * at which its status shows the loss: the cycle that commits the new assignments, so delivering
  * them to every survivor is counted) to the coordinator's report of full replication, against the
- * better of the two raw reads (>= 80%), and zero failed or wrong queries. Prints every figure; see
+ * better of the two raw reads (>= 80%), and zero failed, wrong or skipped queries. Prints every figure; see
  * bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -45,7 +45,13 @@ const CFG = {
   segments: num('BENCH_SEGMENTS', 200),
   rowsPerSegment: num('BENCH_ROWS_PER_SEGMENT', 118_000),
   replicas: 2,
-  /** Closed-loop query clients during the recovery, and a bound on the queries they send. */
+  /**
+   * The query load during the recovery: queries a second sent at a fixed pace (open loop), or,
+   * with `BENCH_QUERY_RATE=0`, closed-loop clients that send the next query as soon as the last
+   * is answered. A fixed pace does the same query work whatever the workers' speed, so runs
+   * compare; closed loops take whatever CPU the loads leave (a faster worker answers more).
+   */
+  queryRate: num('BENCH_QUERY_RATE', 20),
   queryClients: num('BENCH_QUERY_CLIENTS', 2),
   queriesMax: num('BENCH_QUERIES_MAX', 5000),
   recoveryTimeoutMs: num('BENCH_RECOVERY_TIMEOUT_SECONDS', 300) * 1000,
@@ -159,7 +165,7 @@ function generate(seed: number, index: number, rows: number): Generated {
 }
 
 // ------------------------------------------------------------------ cluster helpers
-interface WorkerStatus { assigned: number; loaded: number; loadQueue: number; cacheBytes: number; cachedAtStart: number; segmentsFetched: number; bytesFetched: number }
+interface WorkerStatus { assigned: number; loaded: number; loadQueue: number; cacheBytes: number; cachedAtStart: number; segmentsFetched: number; bytesFetched: number; decodes: number; decodedEvictions: number }
 interface CoordinatorView {
   cycles: number;
   stats: { segments: number; unavailable: number; underReplicated: number; loads: number; drops: number; moves: number; replicasDeferred: number; workers: { id: string; loadQueue: number; loads: number }[] } | null;
@@ -339,26 +345,79 @@ function checkTruth(q: BenchQuery, answer: unknown[]): string | null {
   return got && got.rows === want.rows && got.amount === want.amount && got.score === want.score ? null : `${q.name}: got ${JSON.stringify(got)}, the generator says ${JSON.stringify(want)}`;
 }
 
-interface LoadOutcome { asked: number; ok: number; failed: string[]; wrong: string[]; latenciesMs: number[] }
+interface LoadOutcome { asked: number; ok: number; failed: string[]; wrong: string[]; latenciesMs: number[]; skipped: number }
+
+/** Compares one answer with the baseline and records it. */
+async function askOne(client: CairnClient, q: BenchQuery, want: unknown[], o: LoadOutcome, startedAt: number): Promise<void> {
+  try {
+    const answer = await client.query(q.query);
+    o.latenciesMs.push(performance.now() - startedAt);
+    if (isDeepStrictEqual(answer, want)) o.ok++;
+    else o.wrong.push(`${q.name}: ${JSON.stringify(answer).slice(0, 200)}`);
+  } catch (err) {
+    o.failed.push(`${q.name}: ${(err as Error).message}`);
+  }
+}
+
+/** Queries in flight at most under the fixed pace; a query due while this many are out is skipped (and counted). */
+const PACED_IN_FLIGHT_MAX = 32;
+
+/**
+ * `rate` queries a second over the queries in turn, each sent at its due time whatever the ones
+ * before it are doing (an open loop), until `stop()`, at most `max` in all. Latency counts from
+ * the due time, so a late start is not hidden (no coordinated omission).
+ */
+function pacedLoad(client: CairnClient, queries: readonly BenchQuery[], baseline: readonly unknown[][], rate: number, max: number) {
+  const o: LoadOutcome = { asked: 0, ok: 0, failed: [], wrong: [], latenciesMs: [], skipped: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  let sent = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const due = (n: number) => t0 + (n * 1000) / rate;
+  const pump = (): void => {
+    if (stopped) return;
+    const now = performance.now();
+    while (sent < max && due(sent) <= now) {
+      const dueAt = due(sent);
+      const q = queries[sent % queries.length]!;
+      const want = baseline[sent % queries.length]!;
+      sent++;
+      if (inFlight.size >= PACED_IN_FLIGHT_MAX) {
+        o.skipped++;
+        continue;
+      }
+      o.asked++;
+      const p = askOne(client, q, want, o, dueAt).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    if (sent < max) timer = setTimeout(pump, Math.max(0, due(sent) - performance.now()));
+  };
+  pump();
+  return {
+    outcome: o,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await Promise.all(inFlight);
+    },
+  };
+}
+
+function loadName(): string {
+  return CFG.queryRate > 0 ? `queries at ${CFG.queryRate} a second, open loop` : `${CFG.queryClients} closed-loop query clients`;
+}
 
 /** `clients` closed loops over the queries in turn until `stop()`, at most `max` queries in all. */
 function queryLoad(client: CairnClient, queries: readonly BenchQuery[], baseline: readonly unknown[][], clients: number, max: number) {
-  const o: LoadOutcome = { asked: 0, ok: 0, failed: [], wrong: [], latenciesMs: [] };
+  const o: LoadOutcome = { asked: 0, ok: 0, failed: [], wrong: [], latenciesMs: [], skipped: 0 };
   let stop = false;
   let next = 0;
   const loops = Array.from({ length: clients }, async () => {
     while (!stop && o.asked < max) {
       const i = next++ % queries.length;
       o.asked++;
-      const t0 = performance.now();
-      try {
-        const answer = await client.query(queries[i]!.query);
-        o.latenciesMs.push(performance.now() - t0);
-        if (isDeepStrictEqual(answer, baseline[i])) o.ok++;
-        else o.wrong.push(`${queries[i]!.name}: ${JSON.stringify(answer).slice(0, 200)}`);
-      } catch (err) {
-        o.failed.push(`${queries[i]!.name}: ${(err as Error).message}`);
-      }
+      await askOne(client, queries[i]!, baseline[i]!, o, performance.now());
     }
   });
   return { outcome: o, stop: async () => { stop = true; await Promise.all(loops); } };
@@ -478,11 +537,13 @@ async function main(): Promise<void> {
   for (const id of survivors) before.set(id, (await workerStatus(c.node(id).url))!);
   const loadClient = CairnClient.fromClusterFile(c.configPath, { dc: 'dc1' });
   for (const q of queries.slice(0, 4)) await loadClient.query(q.query); // its timeline, warm
-  const qload = queryLoad(loadClient, queries, baseline, CFG.queryClients, CFG.queriesMax);
+  const qload = CFG.queryRate > 0
+    ? pacedLoad(loadClient, queries, baseline, CFG.queryRate, CFG.queriesMax)
+    : queryLoad(loadClient, queries, baseline, CFG.queryClients, CFG.queriesMax);
   const killedAt = performance.now();
   const cpuBefore = new Map(survivors.map((id) => [id, threadTimes(c.pid(id))]));
   await c.kill(CFG.victim);
-  say(`SIGKILL ${CFG.victim}; ${CFG.queryClients} closed-loop query clients running (at most ${CFG.queriesMax} queries)`);
+  say(`SIGKILL ${CFG.victim}; ${loadName()} running (at most ${CFG.queriesMax} queries)`);
 
   const ev: Record<string, number | null> = { downSeen: null, assigned: null, firstFetch: null, fetched: null, served: null, replicated: null };
   /** Per survivor: the first poll showing it new assignments, and the first showing it holds everything. */
@@ -589,10 +650,11 @@ async function main(): Promise<void> {
   say(`  per survivor: ${survivors.map((id) => `${id} new assignments +${secs(assignedAt.get(id) ?? Number.NaN)}, holds everything +${secs(drainedAt.get(id) ?? Number.NaN)}`).join('; ')}`);
   say(`re-fetched: ${refetched.map((f) => `${f.id} ${f.segments} segments ${mib(f.bytes)}`).join(', ')} = ${mib(refetchedBytes)} (${CFG.victim} held ${held.length} segments, ${mib(heldBytes)})`);
   say(`largest load queue: ${maxQueueWorker} seen on a survivor's /v1/status, ${maxQueueReported} in its heartbeats, ${maxQueuePlanned} planned by the coordinator; loadQueueMax ${COORDINATOR.loadQueueMax}, replicationThrottleLimit ${COORDINATOR.replicationThrottleLimit}`);
-  say(`queries during the recovery: ${lo.asked} asked by ${CFG.queryClients} clients, ${lo.ok} identical to the baseline, ${lo.failed.length} failed, ${lo.wrong.length} wrong; latency p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${p(1)} ms; client retries ${loadClient.stats.retries}`);
+  say(`queries during the recovery (${loadName()}): ${lo.asked} asked${lo.skipped > 0 ? ` (${lo.skipped} skipped: ${PACED_IN_FLIGHT_MAX} already in flight)` : ''}, ${lo.ok} identical to the baseline, ${lo.failed.length} failed, ${lo.wrong.length} wrong; latency p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${p(1)} ms; client retries ${loadClient.stats.retries}`);
   for (const f of lo.failed.slice(0, 5)) say(`  failed: ${f}`);
   for (const w of lo.wrong.slice(0, 5)) say(`  wrong: ${w}`);
   say(`after the recovery: the ${queries.length} window queries ${sameAfter ? 'identical' : 'DIFFER'}, the query over everything ${fullSame ? 'identical' : 'DIFFERS'}`);
+  say(`segment files decoded for queries from the SIGKILL until the load stopped: ${survivors.map((id) => `${id} ${after.get(id)!.decodes - before.get(id)!.decodes} (${after.get(id)!.decodedEvictions - before.get(id)!.decodedEvictions} decoded segments evicted)`).join(', ')}`);
   say(`CPU from the SIGKILL to full replication: ${cpuSpent.join('; ')} (two of the other threads are the copy threads; most of the rest are V8's garbage collection helpers)`);
   say(`load average ${load()}`);
   say('');
@@ -609,7 +671,8 @@ async function main(): Promise<void> {
       const ms = (drainedAt.get(f.id) ?? Number.NaN) - (assignedAt.get(f.id) ?? Number.NaN);
       return [`  ${f.id} alone: its new assignments -> it holds everything (diagnostic)`, `${fmtRate(rate(f.bytes, ms))} (${mib(f.bytes)} in ${secs(ms)})`, '', ''];
     }),
-    ['failed or wrong queries during the recovery', String(lo.failed.length + lo.wrong.length), `of ${lo.asked}`, lo.failed.length + lo.wrong.length === 0 ? 'met' : 'MISSED'],
+    // A query the paced load could not send (too many in flight) counts against the target too.
+    ['failed, wrong or skipped queries during the recovery', String(lo.failed.length + lo.wrong.length + lo.skipped), `of ${lo.asked + lo.skipped}`, lo.failed.length + lo.wrong.length + lo.skipped === 0 ? 'met' : 'MISSED'],
   ];
   sayTable(['figure', 'value', 'vs raw', `target: >= ${TARGET_RATIO * 100}% of raw, zero failed queries`], rows);
 }

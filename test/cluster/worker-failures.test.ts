@@ -71,7 +71,7 @@ t.test('SIGKILL of one worker: always a loaded replica, re-replication, correct 
 t.test('a worker killed and restarted within the grace period keeps its segments and downloads nothing', async (t) => {
   const seed = 502;
   t.comment(`seed ${seed}`);
-  const c = await DataCluster.start(t, { workers: [{ id: 'w1' }, { id: 'w2' }, { id: 'w3' }], coordinator: { gracePeriodMs: 60_000 } });
+  const c = await DataCluster.start(t, { workers: [{ id: 'w1' }, { id: 'w2', memory: '64MB' }, { id: 'w3' }], coordinator: { gracePeriodMs: 60_000 } });
   const rows = events(seed, 9, 50);
   await c.ingest(EVENTS_SPEC, rows);
   await c.waitReplicated();
@@ -86,6 +86,10 @@ t.test('a worker killed and restarted within the grace period keeps its segments
   });
   const assignedAfter = (await (await fetch(`${leaderUrl}/v1/assignments?workerId=w2`)).json() as { assignments: { segmentId: string }[] }).assignments.map((a) => a.segmentId).sort();
   t.same(assignedAfter, assignedBefore, 'nothing was reassigned');
+  const memory = async (id: string) => ((await (await fetch(`${c.workerUrl(id)}/v1/status`)).json()) as { memoryBytes: number }).memoryBytes;
+  t.equal(await memory('w2'), 64 * 1024 ** 2, 'w2 keeps its --memory across the restart');
+  t.equal(await memory('w1'), 1024 ** 3, 'w1 without --memory: its 1GB cache bounds the default');
+  t.equal(await metric(c.workerUrl('w2'), 'cairn_worker_memory_bytes'), 64 * 1024 ** 2, 'and /metrics says so');
   t.equal(await metric(c.workerUrl('w2'), 'cairn_worker_segment_loads_total'), 0, 'nothing was downloaded again: the cache was reused');
   const status = await c.coordinator();
   t.equal(status.stats.unavailable, 0);

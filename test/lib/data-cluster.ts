@@ -17,6 +17,8 @@ export interface WorkerSpec {
   readonly tier?: string;
   readonly dc?: string;
   readonly capacity?: string;
+  /** `--memory` (decoded segments); the worker's default when absent. */
+  readonly memory?: string;
 }
 
 interface WorkerHandle {
@@ -64,7 +66,8 @@ export class DataCluster {
     if (w.proc && isRunning(w.proc)) throw new Error(`${id} is already running`);
     mkdirSync(w.cache, { recursive: true });
     const args = [WORKER_BIN, '--config', this.meta.configPath, '--id', id, '--listen', `127.0.0.1:${w.port}`, '--cache', w.cache,
-      '--tier', w.spec.tier ?? '_default_tier', '--dc', w.spec.dc ?? 'dc1', '--capacity', w.spec.capacity ?? '1GB'];
+      '--tier', w.spec.tier ?? '_default_tier', '--dc', w.spec.dc ?? 'dc1', '--capacity', w.spec.capacity ?? '1GB',
+      ...(w.spec.memory ? ['--memory', w.spec.memory] : [])];
     w.proc = startProcess(id, args, join(this.dir, `${id}.log`));
     return w.proc;
   }

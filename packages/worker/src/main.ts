@@ -9,6 +9,7 @@ import { druidEndpoint } from './druid-endpoint.js';
 import { Heartbeat } from './heartbeat.js';
 import { QueryExecutor } from './query-executor.js';
 import { SegmentCache } from './segment-cache.js';
+import { defaultMemoryBytes, machineMemoryBytes } from './memory-budget.js';
 import { LOAD_CONCURRENCY_DEFAULT, SegmentStore } from './segment-store.js';
 import { workerApp } from './worker-app.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -16,18 +17,17 @@ import { WorkerMetrics } from './worker-metrics.js';
 /**
  * cairn-worker: a stateless query worker.
  *   cairn-worker --config cluster.json --id w1 --listen 127.0.0.1:PORT --cache DIR \
- *                [--tier hot] [--dc dc1] [--capacity 10GB] [--url http://host:port]
+ *                [--tier hot] [--dc dc1] [--capacity 10GB] [--memory 4GB] [--url http://host:port]
  * It holds nothing that matters: killed at any moment, it restarts, reuses the verified files in
  * its cache, and fetches only what is missing.
  */
 export const WORKER_VERSION = '0.1.0';
-const USAGE = 'usage: cairn-worker --config cluster.json --id w1 --listen HOST:PORT --cache DIR [--tier T] [--dc D] [--capacity 10GB] [--url URL]';
+const USAGE = 'usage: cairn-worker --config cluster.json --id w1 --listen HOST:PORT --cache DIR [--tier T] [--dc D] [--capacity 10GB] [--memory 4GB] [--url URL]';
 const HEARTBEAT_MS = 1000;
 const LOAD_CONCURRENCY = LOAD_CONCURRENCY_DEFAULT;
-const DECODED_BYTES_MAX = 1 << 30;
 
 function parseArgs(argv: readonly string[]): Record<string, string> {
-  const known = ['config', 'id', 'listen', 'cache', 'tier', 'dc', 'capacity', 'url'];
+  const known = ['config', 'id', 'listen', 'cache', 'tier', 'dc', 'capacity', 'memory', 'url'];
   const out: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -41,10 +41,10 @@ function parseArgs(argv: readonly string[]): Record<string, string> {
   return out;
 }
 
-/** "10GB", "512MiB", "2TB", "12345" → bytes. */
-export function parseBytes(text: string): number {
+/** "10GB", "512MiB", "2TB", "12345" → bytes; `flag` names the argument in the error. */
+export function parseBytes(text: string, flag = '--capacity'): number {
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(text.trim());
-  if (!m) throw new ConfigError(`--capacity: cannot read ${JSON.stringify(text)} as a size (e.g. 10GB, 512MB)`);
+  if (!m) throw new ConfigError(`${flag}: cannot read ${JSON.stringify(text)} as a size (e.g. 10GB, 512MB)`);
   const unit = (m[2] ?? 'b').toLowerCase();
   const pow = { b: 0, kb: 1, kib: 1, mb: 2, mib: 2, gb: 3, gib: 3, tb: 4, tib: 4 }[unit]!;
   return Math.floor(Number(m[1]) * 1024 ** pow);
@@ -59,12 +59,14 @@ async function main(): Promise<void> {
   const port = Number(portText);
   if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--listen ${a['listen']}: expected HOST:PORT`);
   const capacityBytes = parseBytes(a['capacity'] ?? '10GB');
+  const memoryBytes = a['memory'] === undefined ? defaultMemoryBytes(capacityBytes, machineMemoryBytes()) : parseBytes(a['memory'], '--memory');
+  if (memoryBytes < 1024 ** 2) throw new ConfigError(`--memory ${a['memory']}: at least 1MB is needed to hold a decoded segment`);
   const log = pino({ level: process.env['CAIRN_LOG_LEVEL'] ?? 'info', base: { worker: id }, timestamp: pino.stdTimeFunctions.isoTime });
 
   const cache = new SegmentCache(resolve(a['cache']!), capacityBytes);
   const scanned = cache.scan();
   const metrics = new WorkerMetrics();
-  const store = new SegmentStore(cache, createDeepStorage(config.deepStorage), { loadConcurrencyMax: LOAD_CONCURRENCY, decodedBytesMax: Math.min(capacityBytes, DECODED_BYTES_MAX) }, {
+  const store = new SegmentStore(cache, createDeepStorage(config.deepStorage), { loadConcurrencyMax: LOAD_CONCURRENCY, decodedBytesMax: memoryBytes }, {
     onLoaded: () => metrics.loads.inc(),
     onProgress: () => heartbeat?.soon(),
     onDrained: () => heartbeat?.soon(),
@@ -83,12 +85,16 @@ async function main(): Promise<void> {
     loadQueue: store.queueLength,
     cacheBytes: store.cacheBytes,
     capacityBytes,
+    memoryBytes,
     queuedUnits: executor.queuedUnits,
     heartbeatFailures: heartbeat?.failures ?? 0,
     // Since this process started: files found in the cache, and what had to come from deep storage.
     cachedAtStart: scanned.files,
     segmentsFetched: store.loadsDone,
     bytesFetched: store.bytesLoaded,
+    decodedBytes: store.decodedBytesHeld,
+    decodes: store.decodes,
+    decodedEvictions: store.decodedEvictions,
   });
   // The broker role: this worker's own client fans Druid queries out to every worker.
   const client = new CairnClient({ members: config.meta, token: config.auth.token, dc: a['dc'] ?? 'dc1' });
@@ -102,6 +108,10 @@ async function main(): Promise<void> {
   const url = a['url'] ?? `http://${host}:${bound}`;
 
   const meta = new MetaClient(config.meta, config.auth.token);
+  metrics.memoryBytes.set(memoryBytes);
+  // The store counts decodes and evictions; the counters take the growth at each heartbeat.
+  let decodesSeen = 0;
+  let evictionsSeen = 0;
   heartbeat = new Heartbeat(meta, {
     id, url, tier: a['tier'] ?? '_default_tier', dc: a['dc'] ?? 'dc1', capacityBytes, version: WORKER_VERSION,
   }, HEARTBEAT_MS, () => {
@@ -114,6 +124,11 @@ async function main(): Promise<void> {
     metrics.loadQueue.set(store.queueLength);
     metrics.cacheBytes.set(store.cacheBytes);
     metrics.queuedUnits.set(executor.queuedUnits);
+    metrics.decodedBytes.set(store.decodedBytesHeld);
+    metrics.decodes.inc(store.decodes - decodesSeen);
+    metrics.decodedEvictions.inc(store.decodedEvictions - evictionsSeen);
+    decodesSeen = store.decodes;
+    evictionsSeen = store.decodedEvictions;
     return {
       loaded,
       loadQueue: store.queueLength,

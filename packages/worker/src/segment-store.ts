@@ -56,6 +56,9 @@ export class SegmentStore {
   private readonly fresh = new Map<string, number>();
   /** Decodes that skipped the hash because the download had just checked it (for tests and status). */
   decodesUnhashed = 0;
+  /** Files decoded into memory, and decoded segments evicted to make room, since start (status, metrics). */
+  decodes = 0;
+  decodedEvictions = 0;
   /** The queue length at which onProgress is next due (half the queue's latest high point). */
   private progressAt = 0;
   loadsDone = 0;
@@ -106,6 +109,11 @@ export class SegmentStore {
     return this.cache.usedBytes;
   }
 
+  /** Memory counted for the decoded segments held (see DECODED_BYTES_PER_FILE_BYTE). */
+  get decodedBytesHeld(): number {
+    return this.decodedBytes;
+  }
+
   get assignedCount(): number {
     return this.assigned.size;
   }
@@ -129,6 +137,7 @@ export class SegmentStore {
     const hashed = verifiedAt === undefined || this.now() - verifiedAt > FRESH_VERIFIED_MS;
     try {
       segment = readSegment(new Uint8Array(await this.cache.read(s)), hashed ? s.checksum : undefined);
+      this.decodes++;
       if (!hashed) this.decodesUnhashed++;
     } catch (err) {
       this.events.onError?.(id, err as Error);
@@ -147,6 +156,7 @@ export class SegmentStore {
       if (this.decodedBytes <= this.limits.decodedBytesMax || old === id) break;
       this.decoded.delete(old);
       this.decodedBytes -= v.bytes;
+      this.decodedEvictions++;
       releaseIndexes(v.segment);
     }
     return segment;
