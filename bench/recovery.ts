@@ -24,6 +24,7 @@ import { open, rename } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { CairnClient } from '@cairn/client';
 import { formatInstant } from '@cairn/shared';
 import type { DimensionColumn, MetricSpec } from '@cairn/shared';
@@ -58,6 +59,8 @@ const CFG = {
   /** 'cold': deep storage's files are evicted from the page cache before the raw pass and before the kill. */
   cache: (env['BENCH_CACHE'] ?? 'cold') as 'cold' | 'warm',
   keep: env['BENCH_KEEP'] === '1',
+  /** Local deep storage's `directIo` for the cluster (and the in-process load path); absent: the default. */
+  directIo: env['BENCH_DIRECT_IO'] === undefined ? undefined : env['BENCH_DIRECT_IO'] === '1',
   victim: env['BENCH_VICTIM'] ?? 'w2',
 };
 if (CFG.cache !== 'cold' && CFG.cache !== 'warm') throw new Error('BENCH_CACHE must be cold or warm');
@@ -229,6 +232,58 @@ async function readAll(deep: DeepStorage, keys: readonly string[], concurrency: 
   return { bytes, ms: performance.now() - t0 };
 }
 
+/**
+ * A reader thread for the direct raw pass: reads each file it is sent with O_DIRECT into one
+ * aligned buffer (found by trying offsets, as the copy threads do) and answers its size.
+ */
+const DIRECT_READER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const raw = Buffer.allocUnsafeSlow((1 << 20) + 4096);
+let at = -1;
+parentPort.on('message', (path) => {
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+  try {
+    for (let o = 0; at < 0 && o < 4096; o += 16) {
+      try { fs.readSync(fd, raw, o, 4096, 0); at = o; } catch (e) { if (e.code !== 'EINVAL') throw e; }
+    }
+    if (at < 0) throw new Error('no aligned buffer for O_DIRECT');
+    let size = 0;
+    for (let n; (n = fs.readSync(fd, raw, at, 1 << 20, size)) > 0; ) size += n;
+    parentPort.postMessage(size);
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+`;
+
+/** Reads every file with O_DIRECT on `concurrency` threads (bypassing the page cache). */
+async function readAllDirect(paths: readonly string[], concurrency: number): Promise<{ bytes: number; ms: number }> {
+  const threads = Array.from({ length: concurrency }, () => new Worker(DIRECT_READER, { eval: true }));
+  try {
+    // One file each first, untimed, so thread start-up is not counted (and the buffer is aligned).
+    await Promise.all(threads.map((w) => new Promise((res, rej) => { w.once('message', res); w.once('error', rej); w.postMessage(paths[0]); })));
+    let next = 0;
+    let bytes = 0;
+    const t0 = performance.now();
+    await Promise.all(threads.map((w) => new Promise<void>((res, rej) => {
+      const go = (): void => {
+        if (next >= paths.length) return res();
+        w.postMessage(paths[next++]);
+      };
+      w.on('message', (n: number) => {
+        bytes += n;
+        go();
+      });
+      w.once('error', rej);
+      go();
+    })));
+    return { bytes, ms: performance.now() - t0 };
+  } finally {
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+}
+
 /** Drops each file's pages from the page cache (posix_fadvise DONTNEED through GNU dd); returns the bytes still resident. */
 function evict(files: readonly string[]): number {
   for (const f of files) {
@@ -285,7 +340,7 @@ class PartialCache {
 async function loadPath(root: string, segments: readonly AssignedSegment[], caches: number, concurrency: number, scratch: string, mode: 'worker' | 'previous' | 'hash'): Promise<{ bytes: number; ms: number }> {
   const stores = Array.from({ length: caches }, (_, i) => ({
     cache: mode === 'worker' ? new SegmentCache(join(scratch, `cache-${i}`), 1 << 40) : new PartialCache(join(scratch, `cache-${i}`), mode),
-    deep: new LocalDeepStorage({ type: 'local', path: root }),
+    deep: new LocalDeepStorage({ type: 'local', path: root, directIo: CFG.directIo }),
   }));
   const shares = stores.map((_, i) => segments.filter((_, j) => j % caches === i));
   let bytes = 0;
@@ -428,7 +483,7 @@ async function main(): Promise<void> {
   say(`recovery benchmark: ${CFG.segments} segments x ${CFG.rowsPerSegment.toLocaleString('en-US')} rows, seed ${CFG.seed}, ${CFG.replicas} replicas on 3 workers`);
   say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${load()}; folder ${dir}`);
   const ports = await freePorts(6);
-  cluster = new LocalCluster({ dir, metaPorts: ports.slice(0, 3), workerPorts: ports.slice(3, 6), token: TOKEN, workerCapacity: '4GB' });
+  cluster = new LocalCluster({ dir, metaPorts: ports.slice(0, 3), workerPorts: ports.slice(3, 6), token: TOKEN, workerCapacity: '4GB', ...(CFG.directIo === undefined ? {} : { directIo: CFG.directIo }) });
   const c = cluster;
   c.writeConfig();
   for (const id of c.metaIds) c.start(id);
@@ -437,7 +492,7 @@ async function main(): Promise<void> {
   const client = CairnClient.fromClusterFile(c.configPath, { dc: 'dc1' });
   await client.setCoordinatorConfig(COORDINATOR);
   await client.setRules(DS, [{ type: 'loadForever', tieredReplicants: { _default_tier: CFG.replicas } }]);
-  say(`coordinator config: ${JSON.stringify(COORDINATOR)} (other keys at their defaults); worker heartbeat and load concurrency: the worker's defaults (load concurrency ${LOAD_CONCURRENCY_DEFAULT})`);
+  say(`coordinator config: ${JSON.stringify(COORDINATOR)} (other keys at their defaults); worker heartbeat and load concurrency: the worker's defaults (load concurrency ${LOAD_CONCURRENCY_DEFAULT}); deep storage directIo: ${CFG.directIo === undefined ? 'the default' : CFG.directIo}`);
   for (const id of c.workerIds) c.start(id);
   await Promise.all(c.workerIds.map((id) => c.waitUp(id)));
   await poll('every worker to heartbeat to the coordinator', 60_000, async () => {
@@ -516,6 +571,13 @@ async function main(): Promise<void> {
     const r = await readAll(deep, heldKeys, concurrency);
     raw[name] = { ...r, residentBefore };
     say(`raw deep storage read of ${CFG.victim}'s ${heldKeys.length} files, ${cold ? 'cold' : 'warm'} (${mib(residentBefore)} of ${mib(heldBytes)} in the page cache before), ${concurrency} reads in flight: ${mib(r.bytes)} in ${secs(r.ms)} = ${fmtRate(rate(r.bytes, r.ms))}`);
+  }
+  // The same files read with O_DIRECT (from the disk, past the page cache, into one reused
+  // buffer per thread): what the disk gives to a reader that does not fill the page cache.
+  for (const concurrency of [LOAD_CONCURRENCY_DEFAULT, LOAD_CONCURRENCY_DEFAULT * survivors.length]) {
+    const r = await readAllDirect(heldFiles, concurrency);
+    raw[`direct x${concurrency / LOAD_CONCURRENCY_DEFAULT}`] = { ...r, residentBefore: 0 };
+    say(`raw deep storage read of the same files with O_DIRECT, ${concurrency} threads: ${mib(r.bytes)} in ${secs(r.ms)} = ${fmtRate(rate(r.bytes, r.ms))}`);
   }
 
   // The worker load path over the same files, in-process, and the diagnostics.
@@ -623,11 +685,13 @@ async function main(): Promise<void> {
     while (samples[i]!.ms - samples[j]!.ms > 1000) j++;
     if (samples[i]!.ms - samples[j]!.ms >= 500) peak = Math.max(peak, rate(samples[i]!.bytes - samples[j]!.bytes, samples[i]!.ms - samples[j]!.ms));
   }
-  // The raw bandwidth of deep storage: the better of its two reads in the cache state the recovery
-  // meets (one worker's loads in flight, and both survivors').
+  // The raw bandwidth of deep storage: the best of its reads in the cache state the recovery
+  // meets (one worker's loads in flight, and both survivors'), through the page cache or past it.
   const rawX1 = raw[`${CFG.cache} x1`]!;
   const rawX2 = raw[`${CFG.cache} x2`]!;
-  const rawBw = Math.max(rate(rawX1.bytes, rawX1.ms), rate(rawX2.bytes, rawX2.ms));
+  const rawD1 = raw['direct x1']!;
+  const rawD2 = raw['direct x2']!;
+  const rawBw = Math.max(...[rawX1, rawX2, rawD1, rawD2].map((r) => rate(r.bytes, r.ms)));
   const judged = [
     { name: 'recovery: coordinator decision -> fully replicated (judged)', ms: at('replicated') - at('downSeen') },
     { name: 'recovery: SIGKILL -> fully replicated (detection included)', ms: at('replicated') },
@@ -661,7 +725,9 @@ async function main(): Promise<void> {
   const rows: [string, string, string, string][] = [
     [`raw deep storage read, ${CFG.cache}, ${LOAD_CONCURRENCY_DEFAULT} in flight (one worker's loads)`, fmtRate(rate(rawX1.bytes, rawX1.ms)), '', ''],
     [`raw deep storage read, ${CFG.cache}, ${LOAD_CONCURRENCY_DEFAULT * survivors.length} in flight (both survivors' loads)`, fmtRate(rate(rawX2.bytes, rawX2.ms)), '', ''],
-    ['raw: the better of the two (the reference)', fmtRate(rawBw), '', ''],
+    [`raw deep storage read, O_DIRECT, ${LOAD_CONCURRENCY_DEFAULT} threads`, fmtRate(rate(rawD1.bytes, rawD1.ms)), '', ''],
+    [`raw deep storage read, O_DIRECT, ${LOAD_CONCURRENCY_DEFAULT * survivors.length} threads`, fmtRate(rate(rawD2.bytes, rawD2.ms)), '', ''],
+    ['raw: the best of the four (the reference)', fmtRate(rawBw), '', ''],
     [`worker load path in-process, ${survivors.length} x ${LOAD_CONCURRENCY_DEFAULT} loads (${DEFAULT_LOCAL_LIMITS.copyThreadsMax} copy threads each) in one process`, fmtRate(rate(path.bytes, path.ms)), pct(rate(path.bytes, path.ms)), 'the survivors are two processes'],
     ['  the previous load path: get, sha-256 on the event loop, write (diagnostic)', fmtRate(rate(pathPrevious.bytes, pathPrevious.ms)), pct(rate(pathPrevious.bytes, pathPrevious.ms)), ''],
     ['  get and sha-256 only, nothing written (diagnostic)', fmtRate(rate(pathHash.bytes, pathHash.ms)), pct(rate(pathHash.bytes, pathHash.ms)), ''],

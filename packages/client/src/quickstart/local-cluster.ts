@@ -34,6 +34,8 @@ export interface LocalClusterOptions {
    * front of it; a missing or null entry advertises the address it listens on (the default).
    */
   readonly workerAdvertisedUrls?: readonly (string | null)[];
+  /** Local deep storage's `directIo` in the cluster file (absent: the default). */
+  readonly directIo?: boolean;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -114,7 +116,7 @@ export class LocalCluster {
     mkdirSync(this.o.dir, { recursive: true });
     const config = {
       meta: this.metaIds.map((id) => ({ id, url: this.node(id).url, dc: 'dc1' })),
-      deepStorage: { type: 'local', path: 'deep' },
+      deepStorage: { type: 'local', path: 'deep', ...(this.o.directIo === undefined ? {} : { directIo: this.o.directIo }) },
       auth: { token: this.o.token },
     };
     writeFileSync(this.configPath, `${JSON.stringify(config, null, 2)}\n`);

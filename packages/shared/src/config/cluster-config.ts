@@ -14,7 +14,12 @@ const memberSchema = z.strictObject({
 });
 
 const deepStorageSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('local'), path: z.string().min(1) }),
+  z.strictObject({
+    type: z.literal('local'),
+    path: z.string().min(1),
+    /** Workers' downloads bypass the page cache (O_DIRECT) where the file systems allow it. */
+    directIo: z.boolean().optional(),
+  }),
   z.strictObject({
     type: z.literal('s3'),
     bucket: z.string().min(1),

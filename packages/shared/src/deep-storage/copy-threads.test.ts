@@ -1,5 +1,6 @@
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from './checksum.js';
 import { prng, randomBytes } from './contract.js';
@@ -56,4 +57,48 @@ t.test('a copy whose thread dies fails, leaves nothing, and the next copy gets a
   const again = new CopyThreads(1, 4096);
   t.teardown(() => again.close());
   t.same(await again.copy(join(dir, 'src'), join(dir, 'dst3'), 1 << 20), { size: 64 * 1024, sha256: sha256Hex(readFileSync(join(dir, 'src'))) }, 'a new copier works');
+});
+
+/** Bytes of `path` in the page cache (util-linux fincore), or null where fincore is missing. */
+function resident(path: string): number | null {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--raw', '-o', 'RES', path], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : null;
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
+t.test('direct copies (O_DIRECT) are byte-identical at every size and bypass the page cache', async (t) => {
+  const dir = t.testdir();
+  const chunk = 1 << 16;
+  const sizes = [0, 1, 4095, 4096, 4097, chunk - 1, chunk, chunk + 1, 3 * chunk + 17, 200_000, 1_000_001];
+  const files = sizes.map((n, i) => {
+    const bytes = randomBytes(rnd, n);
+    writeFileSync(join(dir, `src-${i}`), bytes);
+    return bytes;
+  });
+  const big = files.length - 1;
+  let direct: number | null = null;
+  for (const [label, copier] of [['direct, 64 KiB chunks', new CopyThreads(2, chunk, true)], ['direct, chunks not a whole number of blocks (copied the ordinary way)', new CopyThreads(2, 5000, true)]] as const) {
+    t.teardown(() => copier.close());
+    const tag = label.length;
+    const got = await Promise.all(files.map((_, i) => copier.copy(join(dir, `src-${i}`), join(dir, `dst-${tag}-${i}`), 1 << 30)));
+    // Before anything reads the copy back (which would bring it into the page cache).
+    direct ??= resident(join(dir, `dst-${tag}-${big}`));
+    t.same(got, files.map((b) => ({ size: b.length, sha256: sha256Hex(b) })), `${label}: each answers its size and sha256`);
+    for (const [i, b] of files.entries()) {
+      const copy = readFileSync(join(dir, `dst-${tag}-${i}`));
+      t.ok(copy.length === b.length && copy.equals(b), `${label}: copy of ${b.length} bytes is identical (no padding left)`);
+    }
+  }
+  // Where direct I/O is real (not tmpfs) and fincore can tell: a direct copy leaves the page
+  // cache without the destination's pages, an ordinary one with them.
+  if (direct === null || statfsSync(dir).type === TMPFS_MAGIC) {
+    t.comment('fincore missing or a tmpfs folder: page cache not checked');
+    return;
+  }
+  const plain = new CopyThreads(1, chunk, false);
+  t.teardown(() => plain.close());
+  await plain.copy(join(dir, `src-${big}`), join(dir, 'dst-plain'), 1 << 30);
+  t.equal(direct, 0, 'the direct copy is not in the page cache');
+  t.ok((resident(join(dir, 'dst-plain')) ?? 0) > 0, 'the ordinary copy is');
 });

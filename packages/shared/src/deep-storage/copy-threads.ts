@@ -37,16 +37,49 @@ type Reply = { ok: true; size: number; sha256: string } | { ok: false; side: 'sr
  * source, check it is a file within the size bound, create the destination exclusively, then
  * read a chunk into the thread's one buffer, hash it, write it, until the end. On any failure the
  * destination it created is removed before it answers, so nothing partial is left behind.
+ *
+ * With `direct`, both files are opened with O_DIRECT where the file system takes it: the bytes
+ * go between the disk and the thread's buffer without passing through the page cache. Direct
+ * I/O needs a buffer address, offsets and lengths aligned to the device's block. JavaScript
+ * cannot see an address, so the thread finds the aligned offset in its buffer by trying reads
+ * at 16-byte steps until one is accepted, once; the last chunk of a file is written padded to a
+ * whole block (zeros) and the file is then truncated to its size. Any EINVAL on the way falls
+ * back to ordinary reads or writes for the rest of that file, so direct I/O never makes a copy
+ * fail that would have worked without it.
  */
 const THREAD_PROGRAM = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
+const BLOCK = 4096;
+let raw = null;
 let buf = null;
+// Offset in raw at which buf starts aligned for direct I/O: -1 not probed yet, -2 none found.
+let aligned = -1;
+function probe(fd, chunkBytes) {
+  for (let o = 0; o < BLOCK; o += 16) {
+    try {
+      fs.readSync(fd, raw, o, BLOCK, 0);
+      return o;
+    } catch (e) {
+      if (e.code !== 'EINVAL') return -2;
+    }
+  }
+  return -2;
+}
+function openDirect(path, flags, mode) {
+  try { return fs.openSync(path, flags | fs.constants.O_DIRECT, mode); } catch (e) { if (e.code === 'EINVAL') return -1; throw e; }
+}
 parentPort.on('message', (job) => {
-  if (buf === null || buf.length !== job.chunkBytes) buf = Buffer.allocUnsafe(job.chunkBytes);
+  if (buf === null || buf.length !== job.chunkBytes) {
+    raw = Buffer.allocUnsafeSlow(job.chunkBytes + BLOCK);
+    buf = raw.subarray(0, job.chunkBytes);
+    aligned = -1;
+  }
+  const direct = job.direct && job.chunkBytes % BLOCK === 0 && aligned !== -2;
   let side = 'src';
   let r = -1;
+  let rDirect = -1;
   let w = -1;
   let created = false;
   try {
@@ -54,23 +87,65 @@ parentPort.on('message', (job) => {
     const st = fs.fstatSync(r);
     if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
     if (st.size > job.sizeMax) throw Object.assign(new Error(st.size + ' bytes is over the bound of ' + job.sizeMax), { tooLarge: true });
+    // The probe needs a block to read: a source smaller than one is copied the ordinary way.
+    if (direct && st.size >= BLOCK) {
+      rDirect = openDirect(job.src, fs.constants.O_RDONLY);
+      if (rDirect >= 0 && aligned === -1) {
+        aligned = probe(rDirect, job.chunkBytes);
+        if (aligned >= 0) buf = raw.subarray(aligned, aligned + job.chunkBytes);
+      }
+      if (aligned < 0 && rDirect >= 0) {
+        fs.closeSync(rDirect);
+        rDirect = -1;
+      }
+    }
+    let input = rDirect >= 0 ? rDirect : r;
     side = 'dst';
-    w = fs.openSync(job.dst, 'wx', 0o644);
+    const createFlags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
+    let writeDirect = rDirect >= 0;
+    if (writeDirect) {
+      w = openDirect(job.dst, createFlags, 0o644);
+      if (w < 0) writeDirect = false;
+    }
+    if (w < 0) w = fs.openSync(job.dst, createFlags, 0o644);
     created = true;
     const hash = createHash('sha256');
     let size = 0;
     for (;;) {
       if (Atomics.load(job.stop, 0) !== 0) throw Object.assign(new Error('stopped'), { stopped: true });
       side = 'src';
-      const n = fs.readSync(r, buf, 0, buf.length, null);
+      let n;
+      try {
+        n = fs.readSync(input, buf, 0, buf.length, size);
+      } catch (e) {
+        if (input === r || e.code !== 'EINVAL') throw e;
+        input = r;
+        n = fs.readSync(input, buf, 0, buf.length, size);
+      }
       if (n === 0) break;
-      size += n;
-      if (size > job.sizeMax) throw Object.assign(new Error('the file grew over the bound of ' + job.sizeMax), { tooLarge: true });
+      if (size + n > job.sizeMax) throw Object.assign(new Error('the file grew over the bound of ' + job.sizeMax), { tooLarge: true });
       hash.update(buf.subarray(0, n));
       side = 'dst';
-      for (let o = 0; o < n; ) o += fs.writeSync(w, buf, o, n - o);
+      let written = false;
+      if (writeDirect) {
+        const padded = (n + BLOCK - 1) & ~(BLOCK - 1);
+        if (padded > n) buf.fill(0, n, padded);
+        try {
+          fs.writeSync(w, buf, 0, padded, size);
+          written = true;
+        } catch (e) {
+          if (e.code !== 'EINVAL') throw e;
+          fs.closeSync(w);
+          w = fs.openSync(job.dst, 'r+');
+          writeDirect = false;
+        }
+      }
+      if (!written) for (let o = 0; o < n; ) o += fs.writeSync(w, buf, o, n - o, size + o);
+      size += n;
     }
     side = 'dst';
+    // Drops a direct write's padding; a no-op otherwise.
+    fs.ftruncateSync(w, size);
     fs.closeSync(w);
     w = -1;
     parentPort.postMessage({ ok: true, size, sha256: hash.digest('hex') });
@@ -83,8 +158,10 @@ parentPort.on('message', (job) => {
     }
     parentPort.postMessage({ ok: false, side, code: typeof e.code === 'string' ? e.code : undefined, message: String(e && e.message), stopped: !!e.stopped, tooLarge: !!e.tooLarge });
   } finally {
-    if (r >= 0) {
-      try { fs.closeSync(r); } catch {}
+    for (const fd of [r, rDirect]) {
+      if (fd >= 0) {
+        try { fs.closeSync(fd); } catch {}
+      }
     }
   }
 });
@@ -111,7 +188,8 @@ export class CopyThreads {
   private readonly waiting: Job[] = [];
   private closed = false;
 
-  constructor(readonly threadsMax: number, readonly chunkBytes: number) {
+  /** `direct`: bypass the page cache where the file systems allow it (see THREAD_PROGRAM). */
+  constructor(readonly threadsMax: number, readonly chunkBytes: number, readonly direct = false) {
     if (!Number.isInteger(threadsMax) || threadsMax < 1) throw new RangeError(`threadsMax must be a positive integer, got ${threadsMax}`);
     if (!Number.isInteger(chunkBytes) || chunkBytes < 4096) throw new RangeError(`chunkBytes must be an integer of at least 4096, got ${chunkBytes}`);
   }
@@ -170,7 +248,7 @@ export class CopyThreads {
       const job = this.waiting.shift()!;
       thread.job = job;
       thread.worker.ref();
-      thread.worker.postMessage({ src: job.src, dst: job.dst, sizeMax: job.sizeMax, stop: job.stop, chunkBytes: this.chunkBytes });
+      thread.worker.postMessage({ src: job.src, dst: job.dst, sizeMax: job.sizeMax, stop: job.stop, chunkBytes: this.chunkBytes, direct: this.direct });
     }
   }
 

@@ -10,6 +10,11 @@ t.test('the contract, on a local directory', async (t) => {
   await deepStorageContract(t, async () => createDeepStorage({ type: 'local', path: join(t.testdir(), `store-${++n}`) }));
 });
 
+t.test('the contract, on a local directory with directIo (downloads past the page cache)', async (t) => {
+  let n = 0;
+  await deepStorageContract(t, async () => createDeepStorage({ type: 'local', path: join(t.testdir(), `store-${++n}`), directIo: true }));
+});
+
 t.test('a crash mid-write leaves no partial object under the real key', async (t) => {
   const root = t.testdir();
   const s = new LocalDeepStorage({ type: 'local', path: root });

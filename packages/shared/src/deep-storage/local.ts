@@ -25,12 +25,14 @@ export class LocalDeepStorage implements DeepStorage {
   readonly kind = 'local' as const;
   readonly root: string;
   readonly limits: LocalLimits;
+  readonly directIo: boolean;
   private tempSeq = 0;
   private copier: CopyThreads | null = null;
 
   constructor(config: LocalConfig, limits: Partial<LocalLimits> = {}) {
     if (!config.path) throw new DeepStorageError('INVALID', 'local deep storage: empty path');
     this.root = resolve(config.path);
+    this.directIo = config.directIo ?? false;
     this.limits = { ...DEFAULT_LOCAL_LIMITS, ...limits };
   }
 
@@ -148,7 +150,7 @@ export class LocalDeepStorage implements DeepStorage {
   async download(key: string, path: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number; sha256: string }> {
     const src = this.pathOf(key);
     opts.signal?.throwIfAborted();
-    this.copier ??= new CopyThreads(this.limits.copyThreadsMax, this.limits.copyChunkBytes);
+    this.copier ??= new CopyThreads(this.limits.copyThreadsMax, this.limits.copyChunkBytes, this.directIo);
     try {
       return await this.copier.copy(src, path, this.limits.objectBytesMax, opts.signal);
     } catch (err) {

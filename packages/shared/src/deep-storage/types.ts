@@ -39,6 +39,11 @@ export interface DeepStorage {
 export interface LocalConfig {
   readonly type: 'local';
   readonly path: string;
+  /**
+   * Downloads read the object and write the destination with O_DIRECT where the file systems
+   * take it, so neither passes through the page cache (see CopyThreads). Default: off.
+   */
+  readonly directIo?: boolean | undefined;
 }
 
 /**
