@@ -95,6 +95,9 @@ t.test('a worker killed and restarted within the grace period keeps its segments
   t.equal(status.stats.unavailable, 0);
   const r = (await c.client().query(TOTAL_QUERY)) as { result: { rows: number } }[];
   t.equal(r[0]!.result.rows, rows.length, 'and it answers correctly');
+  let decodes = 0;
+  for (const id of ['w1', 'w2', 'w3']) decodes += await metric(c.workerUrl(id), 'cairn_worker_segment_decodes_total');
+  t.ok(decodes > 0, `the query decoded segments, and /metrics shows it at once (${decodes})`);
 });
 
 t.test('a SIGKILLed worker is down as soon as its held heartbeat\'s connection closes, long before the heartbeat timeout', async (t) => {

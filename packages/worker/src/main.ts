@@ -59,8 +59,9 @@ async function main(): Promise<void> {
   const port = Number(portText);
   if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--listen ${a['listen']}: expected HOST:PORT`);
   const capacityBytes = parseBytes(a['capacity'] ?? '10GB');
-  const memoryBytes = a['memory'] === undefined ? defaultMemoryBytes(capacityBytes, machineMemoryBytes()) : parseBytes(a['memory'], '--memory');
-  if (memoryBytes < 1024 ** 2) throw new ConfigError(`--memory ${a['memory']}: at least 1MB is needed to hold a decoded segment`);
+  const memoryArg = a['memory'];
+  const memoryBytes = memoryArg === undefined ? defaultMemoryBytes(capacityBytes, machineMemoryBytes()) : parseBytes(memoryArg, '--memory');
+  if (memoryArg !== undefined && memoryBytes < 1024 ** 2) throw new ConfigError(`--memory ${memoryArg}: at least 1MB is needed to hold a decoded segment`);
   const log = pino({ level: process.env['CAIRN_LOG_LEVEL'] ?? 'info', base: { worker: id }, timestamp: pino.stdTimeFunctions.isoTime });
 
   const cache = new SegmentCache(resolve(a['cache']!), capacityBytes);
@@ -109,9 +110,7 @@ async function main(): Promise<void> {
 
   const meta = new MetaClient(config.meta, config.auth.token);
   metrics.memoryBytes.set(memoryBytes);
-  // The store counts decodes and evictions; the counters take the growth at each heartbeat.
-  let decodesSeen = 0;
-  let evictionsSeen = 0;
+  metrics.watchDecoded(() => ({ bytes: store.decodedBytesHeld, decodes: store.decodes, evictions: store.decodedEvictions }));
   heartbeat = new Heartbeat(meta, {
     id, url, tier: a['tier'] ?? '_default_tier', dc: a['dc'] ?? 'dc1', capacityBytes, version: WORKER_VERSION,
   }, HEARTBEAT_MS, () => {
@@ -124,11 +123,6 @@ async function main(): Promise<void> {
     metrics.loadQueue.set(store.queueLength);
     metrics.cacheBytes.set(store.cacheBytes);
     metrics.queuedUnits.set(executor.queuedUnits);
-    metrics.decodedBytes.set(store.decodedBytesHeld);
-    metrics.decodes.inc(store.decodes - decodesSeen);
-    metrics.decodedEvictions.inc(store.decodedEvictions - evictionsSeen);
-    decodesSeen = store.decodes;
-    evictionsSeen = store.decodedEvictions;
     return {
       loaded,
       loadQueue: store.queueLength,

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from './checksum.js';
 import { prng, randomBytes } from './contract.js';
@@ -101,4 +101,49 @@ t.test('direct copies (O_DIRECT) are byte-identical at every size and bypass the
   await plain.copy(join(dir, `src-${big}`), join(dir, 'dst-plain'), 1 << 30);
   t.equal(direct, 0, 'the direct copy is not in the page cache');
   t.ok((resident(join(dir, 'dst-plain')) ?? 0) > 0, 'the ordinary copy is');
+});
+
+// Direct copies onto file systems that refuse O_DIRECT (ramfs) or run out of room (a 260 KiB
+// tmpfs), in a private mount namespace so nothing outside the test sees the mounts. Needs
+// unshare(1) and the right to mount (root); skipped otherwise.
+const mountNamespace = spawnSync('unshare', ['-m', '--propagation', 'private', 'true']);
+const noMountNamespace = mountNamespace.status === 0 ? false : `cannot make a mount namespace here (unshare: ${mountNamespace.stderr?.toString().trim() || mountNamespace.error?.message})`;
+
+t.test('direct copies onto a file system without O_DIRECT fall back, and onto a full one fail cleanly', { skip: noMountNamespace }, async (t) => {
+  const dir = t.testdir();
+  const ram = join(dir, 'ram');
+  const small = join(dir, 'small');
+  mkdirSync(ram);
+  mkdirSync(small);
+  const src = join(dir, 'src');
+  const bytes = randomBytes(rnd, 300_000);
+  writeFileSync(src, bytes);
+  const script = join(dir, 'copy.mjs');
+  const module = new URL('./copy-threads.ts', import.meta.url).pathname;
+  writeFileSync(script, `
+    import { readFileSync, existsSync } from 'node:fs';
+    import { createHash } from 'node:crypto';
+    const { CopyThreads } = await import(${JSON.stringify(module)});
+    const c = new CopyThreads(1, 1 << 16, true);
+    const out = {};
+    const ramDst = ${JSON.stringify(join(ram, 'dst'))};
+    out.ram = await c.copy(${JSON.stringify(src)}, ramDst, 1 << 30).catch((e) => ({ error: e.message, code: e.code, side: e.side }));
+    out.ramFileSha = existsSync(ramDst) ? createHash('sha256').update(readFileSync(ramDst)).digest('hex') : null;
+    const fullDst = ${JSON.stringify(join(small, 'dst'))};
+    out.full = await c.copy(${JSON.stringify(src)}, fullDst, 1 << 30).catch((e) => ({ error: e.message, code: e.code, side: e.side }));
+    out.fullLeft = existsSync(fullDst);
+    await c.close();
+    console.log(JSON.stringify(out));
+  `);
+  const tsx = new URL('../../../../node_modules/tsx/dist/esm/index.mjs', import.meta.url).pathname;
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+    `mount -t ramfs ramfs '${ram}' && mount -t tmpfs -o size=266240 tmpfs '${small}' && exec '${process.execPath}' --import '${tsx}' '${script}'`], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, `the copies ran (${r.stderr.trim().slice(0, 300)})`);
+  const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ram: { size?: number; sha256?: string; error?: string }; ramFileSha: string | null; full: { error?: string; code?: string; side?: string }; fullLeft: boolean };
+  const sha = sha256Hex(bytes);
+  t.same(out.ram, { size: bytes.length, sha256: sha }, 'onto ramfs (no O_DIRECT): the copy succeeds the ordinary way');
+  t.equal(out.ramFileSha, sha, 'and the file there is the source');
+  t.equal(out.full.code, 'ENOSPC', `onto a full tmpfs: ENOSPC (${out.full.error})`);
+  t.equal(out.full.side, 'dst', 'on the destination side');
+  t.notOk(out.fullLeft, 'and nothing is left there');
 });

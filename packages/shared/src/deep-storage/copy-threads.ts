@@ -38,14 +38,16 @@ type Reply = { ok: true; size: number; sha256: string } | { ok: false; side: 'sr
  * read a chunk into the thread's one buffer, hash it, write it, until the end. On any failure the
  * destination it created is removed before it answers, so nothing partial is left behind.
  *
- * With `direct`, both files are opened with O_DIRECT where the file system takes it: the bytes
- * go between the disk and the thread's buffer without passing through the page cache. Direct
- * I/O needs a buffer address, offsets and lengths aligned to the device's block. JavaScript
- * cannot see an address, so the thread finds the aligned offset in its buffer by trying reads
- * at 16-byte steps until one is accepted, once; the last chunk of a file is written padded to a
- * whole block (zeros) and the file is then truncated to its size. Any EINVAL on the way falls
- * back to ordinary reads or writes for the rest of that file, so direct I/O never makes a copy
- * fail that would have worked without it.
+ * With `direct`, the source is read and the destination written through second descriptors
+ * opened with O_DIRECT where the file systems take it: the bytes go between the disk and the
+ * thread's buffer without passing through the page cache. Direct I/O needs a buffer address,
+ * offsets and lengths aligned to the device's block. JavaScript cannot see an address, so the
+ * thread finds the aligned offset in its buffer by trying whole-block reads at 16-byte steps
+ * until one is accepted. The last chunk of a file is written padded to a whole block (zeros) and
+ * the file is then truncated to its size. The destination is created the ordinary way first (a
+ * file system without O_DIRECT refuses it only after O_CREAT has made the file), and any EINVAL
+ * or short transfer on a direct descriptor moves the rest of that file to the ordinary one, so
+ * direct I/O never makes a copy fail, or come out different, where an ordinary copy would not.
  */
 const THREAD_PROGRAM = `
 const { parentPort } = require('node:worker_threads');
@@ -54,21 +56,27 @@ const fs = require('node:fs');
 const BLOCK = 4096;
 let raw = null;
 let buf = null;
-// Offset in raw at which buf starts aligned for direct I/O: -1 not probed yet, -2 none found.
+// Offset in raw at which buf starts aligned for direct I/O: -1 not known yet, -2 none exists.
 let aligned = -1;
-function probe(fd, chunkBytes) {
+// Only a whole block read proves the alignment: a read at the end of a file is not checked.
+function probe(fd) {
   for (let o = 0; o < BLOCK; o += 16) {
     try {
-      fs.readSync(fd, raw, o, BLOCK, 0);
-      return o;
+      return fs.readSync(fd, raw, o, BLOCK, 0) === BLOCK ? o : -1;
     } catch (e) {
-      if (e.code !== 'EINVAL') return -2;
+      if (e.code !== 'EINVAL') return -1;
     }
   }
   return -2;
 }
-function openDirect(path, flags, mode) {
-  try { return fs.openSync(path, flags | fs.constants.O_DIRECT, mode); } catch (e) { if (e.code === 'EINVAL') return -1; throw e; }
+function openDirect(path, flags) {
+  if (fs.constants.O_DIRECT === undefined) return -1;
+  try { return fs.openSync(path, flags | fs.constants.O_DIRECT); } catch { return -1; }
+}
+function closeQuietly(fd) {
+  if (fd >= 0) {
+    try { fs.closeSync(fd); } catch {}
+  }
 }
 parentPort.on('message', (job) => {
   if (buf === null || buf.length !== job.chunkBytes) {
@@ -81,6 +89,7 @@ parentPort.on('message', (job) => {
   let r = -1;
   let rDirect = -1;
   let w = -1;
+  let wDirect = -1;
   let created = false;
   try {
     r = fs.openSync(job.src, 'r');
@@ -91,78 +100,79 @@ parentPort.on('message', (job) => {
     if (direct && st.size >= BLOCK) {
       rDirect = openDirect(job.src, fs.constants.O_RDONLY);
       if (rDirect >= 0 && aligned === -1) {
-        aligned = probe(rDirect, job.chunkBytes);
+        aligned = probe(rDirect);
         if (aligned >= 0) buf = raw.subarray(aligned, aligned + job.chunkBytes);
       }
-      if (aligned < 0 && rDirect >= 0) {
-        fs.closeSync(rDirect);
+      if (aligned < 0) {
+        closeQuietly(rDirect);
         rDirect = -1;
       }
     }
-    let input = rDirect >= 0 ? rDirect : r;
     side = 'dst';
-    const createFlags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
-    let writeDirect = rDirect >= 0;
-    if (writeDirect) {
-      w = openDirect(job.dst, createFlags, 0o644);
-      if (w < 0) writeDirect = false;
-    }
-    if (w < 0) w = fs.openSync(job.dst, createFlags, 0o644);
+    w = fs.openSync(job.dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
     created = true;
+    if (rDirect >= 0) wDirect = openDirect(job.dst, fs.constants.O_WRONLY);
     const hash = createHash('sha256');
     let size = 0;
     for (;;) {
       if (Atomics.load(job.stop, 0) !== 0) throw Object.assign(new Error('stopped'), { stopped: true });
       side = 'src';
-      let n;
-      try {
-        n = fs.readSync(input, buf, 0, buf.length, size);
-      } catch (e) {
-        if (input === r || e.code !== 'EINVAL') throw e;
-        input = r;
-        n = fs.readSync(input, buf, 0, buf.length, size);
+      let n = -1;
+      if (rDirect >= 0) {
+        try {
+          n = fs.readSync(rDirect, buf, 0, buf.length, size);
+        } catch (e) {
+          if (e.code !== 'EINVAL') throw e;
+        }
+        // A short read before the end would leave the next offset unaligned: go on without.
+        if (n < 0 || (n < buf.length && size + n < st.size)) {
+          closeQuietly(rDirect);
+          rDirect = -1;
+        }
       }
+      if (n < 0) n = fs.readSync(r, buf, 0, buf.length, size);
       if (n === 0) break;
       if (size + n > job.sizeMax) throw Object.assign(new Error('the file grew over the bound of ' + job.sizeMax), { tooLarge: true });
       hash.update(buf.subarray(0, n));
       side = 'dst';
-      let written = false;
-      if (writeDirect) {
-        const padded = (n + BLOCK - 1) & ~(BLOCK - 1);
+      let done = 0;
+      if (wDirect >= 0) {
+        const padded = Math.ceil(n / BLOCK) * BLOCK;
         if (padded > n) buf.fill(0, n, padded);
         try {
-          fs.writeSync(w, buf, 0, padded, size);
-          written = true;
+          done = Math.min(n, fs.writeSync(wDirect, buf, 0, padded, size));
         } catch (e) {
           if (e.code !== 'EINVAL') throw e;
-          fs.closeSync(w);
-          w = fs.openSync(job.dst, 'r+');
-          writeDirect = false;
+        }
+        // Whatever the direct descriptor did not take (refused, or a short write) goes the
+        // ordinary way, and so does the rest of the file.
+        if (done < n) {
+          closeQuietly(wDirect);
+          wDirect = -1;
         }
       }
-      if (!written) for (let o = 0; o < n; ) o += fs.writeSync(w, buf, o, n - o, size + o);
+      while (done < n) done += fs.writeSync(w, buf, done, n - done, size + done);
       size += n;
     }
     side = 'dst';
     // Drops a direct write's padding; a no-op otherwise.
     fs.ftruncateSync(w, size);
-    fs.closeSync(w);
+    closeQuietly(wDirect);
+    wDirect = -1;
+    const fd = w;
     w = -1;
+    fs.closeSync(fd);
     parentPort.postMessage({ ok: true, size, sha256: hash.digest('hex') });
   } catch (e) {
-    if (w >= 0) {
-      try { fs.closeSync(w); } catch {}
-    }
+    closeQuietly(wDirect);
+    closeQuietly(w);
     if (created) {
       try { fs.unlinkSync(job.dst); } catch {}
     }
     parentPort.postMessage({ ok: false, side, code: typeof e.code === 'string' ? e.code : undefined, message: String(e && e.message), stopped: !!e.stopped, tooLarge: !!e.tooLarge });
   } finally {
-    for (const fd of [r, rDirect]) {
-      if (fd >= 0) {
-        try { fs.closeSync(fd); } catch {}
-      }
-    }
+    closeQuietly(r);
+    closeQuietly(rDirect);
   }
 });
 `;
