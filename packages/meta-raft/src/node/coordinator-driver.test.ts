@@ -405,3 +405,40 @@ t.test('a held heartbeat whose connection closes: the worker is down CLOSED_BEAT
   now += CLOSED_BEAT_GRACE_MS + 1;
   t.ok(live('w1'), 'a worker that beat again after the close stays live');
 });
+
+t.test('a segment removed from a worker and given back before its next report counts as queued, not loaded: the queue bound holds', async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  let now = NOW;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now);
+  t.teardown(() => driver.stop());
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [1, 2, 3, 4, 5].map((d) => seg('a', d)) }).ok);
+  for (const id of ['w1', 'w2']) t.ok(node.write({ type: 'registerWorker', worker: worker(id, 'dc1') }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  t.ok(node.write({ type: 'setCoordinatorConfig', config: { loadQueueMax: 1, balance: false }, at: now }).ok);
+  const ids = catalog.segments().map((s) => s.id).sort();
+  // s1..s4 on both workers, s5 on w1 only: w1 is the fuller one, so its copies are the surplus.
+  t.ok(node.write({ type: 'setAssignments', changes: ids.map((id, i) => ({ segmentId: id, add: i < 4 ? ['w1', 'w2'] : ['w1'] })) }).ok);
+  const beat = (id: string, loaded = catalog.assignments({ workerId: id }).map((a) => a.segmentId)) => {
+    driver.onHeartbeat(id, report(loaded, ''));
+  };
+  beat('w1');
+  beat('w2');
+  await driver.cycle();
+  t.same(catalog.assignments({ workerId: 'w1' }).map((a) => a.segmentId), [ids[4]], 'one replica wanted: w1 lost s1..s4');
+  // w1 dropped them at once but does not report until later; two replicas are wanted again.
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(2)] }).ok);
+  const queue = () => driver.status().stats!.workers.find((w) => w.id === 'w1')!.loadQueue;
+  for (let i = 0; i < 2; i++) {
+    now += 500;
+    beat('w2');
+    await driver.cycle();
+    t.equal(queue(), 1, `cycle ${i + 1}: w1 has one segment to load, its bound`);
+  }
+  t.equal(catalog.assignments({ workerId: 'w1' }).length, 2, 'so it was given back only one (s5 and one more)');
+  now += 500;
+  beat('w1', [ids[4]!]);
+  beat('w2');
+  await driver.cycle();
+  t.ok(queue() <= 1, `after w1 reports, its queue is within loadQueueMax 1 (${queue()})`);
+});

@@ -244,6 +244,33 @@ export class CoordinatorDriver {
     return this.status_;
   }
 
+  /**
+   * A worker drops a segment as soon as it hears it is no longer assigned, but tells us only at
+   * its next report. Until then the list we hold would still show it loaded, and a later cycle
+   * that gives it back to the same worker would count it as loaded, not queued: the worker would
+   * get one load more than `loadQueueMax`. So committed removals leave our copy of the list at
+   * once (a new Set: the join notices a list by identity), and the next answer asks the worker
+   * for its full list again.
+   */
+  private forgetRemoved(changes: Iterable<{ segmentId: string; remove: readonly string[] }>): void {
+    const removed = new Map<string, string[]>();
+    for (const c of changes) {
+      for (const w of c.remove) {
+        let ids = removed.get(w);
+        if (!ids) removed.set(w, (ids = []));
+        ids.push(c.segmentId);
+      }
+    }
+    for (const [workerId, ids] of removed) {
+      const live = this.liveness.get(workerId);
+      if (!live || !ids.some((id) => live.loaded.has(id))) continue;
+      const loaded = new Set(live.loaded);
+      for (const id of ids) loaded.delete(id);
+      live.loaded = loaded;
+      live.loadedHash = null;
+    }
+  }
+
   /** Records a heartbeat; answers with the worker's assignments when they differ from what it holds. */
   onHeartbeat(workerId: string, r: HeartbeatReport): HeartbeatAnswer | null {
     const catalog = this.node.machine.catalog;
@@ -469,6 +496,7 @@ export class CoordinatorDriver {
         try {
           const result = await node.propose<CommandResult>(encodeCommand({ type: 'setAssignments', changes: [...changes.values()] }));
           if (!result.ok) lastCommit = { ...lastCommit, ok: false, error: `${result.error.code}: ${result.error.message}` };
+          else this.forgetRemoved(changes.values());
         } catch (err) {
           lastCommit = { ...lastCommit, ok: false, error: (err as Error).message };
         }
