@@ -133,7 +133,9 @@ async function main(): Promise<void> {
     };
   }, (segments) => store.reconcile(segments), (msg, fields) => log.warn(fields ?? {}, msg));
   heartbeat.start();
-  log.info({ url, port: bound, cachedFiles: scanned.files, cachedBytes: scanned.bytes, capacityBytes, version: WORKER_VERSION }, 'cairn-worker listening');
+  log.info({ url, port: bound, cachedFiles: scanned.files, cachedBytes: scanned.bytes, capacityBytes, memoryBytes, version: WORKER_VERSION }, 'cairn-worker listening');
+  // Allowed (the machine may be shared differently later), but worth a word.
+  if (memoryBytes > machineMemoryBytes()) log.warn({ memoryBytes, machineBytes: machineMemoryBytes() }, '--memory is more than this machine (or container) has');
 
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');

@@ -442,3 +442,30 @@ t.test('a segment removed from a worker and given back before its next report co
   await driver.cycle();
   t.ok(queue() <= 1, `after w1 reports, its queue is within loadQueueMax 1 (${queue()})`);
 });
+
+t.test("a new leader does not plan on a worker's first beat without its loaded list: it waits for the list", async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  let now = NOW;
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [1, 2, 3].map((d) => seg('a', d)) }).ok);
+  for (const id of ['w1', 'w2']) t.ok(node.write({ type: 'registerWorker', worker: worker(id, 'dc1') }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  const ids = catalog.segments().map((s) => s.id).sort();
+  t.ok(node.write({ type: 'setCoordinatorConfig', config: { balance: false }, at: now }).ok, 'no balancing, so that any move would be a mistake');
+  t.ok(node.write({ type: 'setAssignments', changes: ids.map((id) => ({ segmentId: id, add: ['w1'] })) }).ok, 'w1 holds everything (as under the old leader)');
+  // The new leader's driver: w1's beat carries only the hash of its list (the old leader held it), w2 has nothing.
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now);
+  t.teardown(() => driver.stop());
+  const answer = driver.onHeartbeat('w1', { ...report(ids, ''), loaded: undefined });
+  t.equal(answer?.loadedHash, null, 'the answer asks w1 for its list');
+  driver.onHeartbeat('w2', report([], ''));
+  await driver.cycle();
+  t.match(driver.status().waiting ?? '', /w1/, 'the cycle waits for w1\'s list');
+  t.equal(node.proposed.length, 0, 'and decides nothing: w1\'s segments are not taken for lost');
+  now += 1000;
+  driver.onHeartbeat('w1', report(ids, ''));
+  await driver.cycle();
+  t.equal(driver.status().waiting, null, 'with the list it plans');
+  t.equal(driver.status().stats?.unavailable, 0, 'every segment loaded on w1');
+  t.equal(node.proposed.length, 0, 'and nothing moves');
+});

@@ -57,6 +57,8 @@ interface Liveness {
   at: number;
   loaded: Set<string>;
   loadedHash: string | null;
+  /** A full loaded list has come from this worker since this node leads (a first beat may bring only a hash). */
+  heardList: boolean;
   loadQueue: number;
   cacheBytes: number;
   queuedUnits: number;
@@ -277,7 +279,7 @@ export class CoordinatorDriver {
     if (catalog.worker(workerId) === null) return null;
     let live = this.liveness.get(workerId);
     if (!live) {
-      live = { at: 0, loaded: new Set(), loadedHash: null, loadQueue: 0, cacheBytes: 0, queuedUnits: 0, latencyMs: { p50: 0, p99: 0 }, queries: new Map() };
+      live = { at: 0, loaded: new Set(), loadedHash: null, heardList: false, loadQueue: 0, cacheBytes: 0, queuedUnits: 0, latencyMs: { p50: 0, p99: 0 }, queries: new Map() };
       this.liveness.set(workerId, live);
     }
     live.at = this.now();
@@ -286,6 +288,7 @@ export class CoordinatorDriver {
       const changed = live.loadedHash !== null && r.loadedHash !== live.loadedHash;
       live.loaded = new Set(r.loaded);
       live.loadedHash = r.loadedHash;
+      live.heardList = true;
       if (changed) this.cycleSoon();
     } else if (r.loadedHash !== live.loadedHash) {
       // It thinks we hold a list we do not (a new leader): ask for it by answering our hash.
@@ -440,7 +443,9 @@ export class CoordinatorDriver {
     const config = catalog.coordinatorConfig();
     const timeout = config.heartbeatTimeoutMs ?? 5000;
     const registered = catalog.workers();
-    const silent = registered.filter((w) => !this.liveness.has(w.id));
+    // Not heard yet is not "has nothing": a worker's first beat to a new leader may carry only
+    // the hash of its list (the old leader held it); the answer asks for the list.
+    const silent = registered.filter((w) => !this.liveness.get(w.id)?.heardList);
     if (silent.length > 0 && now - this.leaderSince < timeout) {
       this.status_ = { ...this.status_, leader: true, waiting: `waiting for the first heartbeat of ${silent.map((w) => w.id).join(', ')}` };
       return;
