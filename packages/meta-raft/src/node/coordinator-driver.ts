@@ -251,8 +251,9 @@ export class CoordinatorDriver {
    * its next report. Until then the list we hold would still show it loaded, and a later cycle
    * that gives it back to the same worker would count it as loaded, not queued: the worker would
    * get one load more than `loadQueueMax`. So committed removals leave our copy of the list at
-   * once (a new Set: the join notices a list by identity), and the next answer asks the worker
-   * for its full list again.
+   * once (a new Set: the join notices a list by identity), with its hash: a worker whose list is
+   * then the same need not send it, and one whose list differs (loads done meanwhile) sends it
+   * and, as a change, brings the next cycle forward.
    */
   private forgetRemoved(changes: Iterable<{ segmentId: string; remove: readonly string[] }>): void {
     const removed = new Map<string, string[]>();
@@ -269,7 +270,7 @@ export class CoordinatorDriver {
       const loaded = new Set(live.loaded);
       for (const id of ids) loaded.delete(id);
       live.loaded = loaded;
-      live.loadedHash = null;
+      if (live.loadedHash !== null) live.loadedHash = hashIdSet(loaded);
     }
   }
 
