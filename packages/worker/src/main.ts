@@ -60,7 +60,8 @@ async function main(): Promise<void> {
   if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--listen ${a['listen']}: expected HOST:PORT`);
   const capacityBytes = parseBytes(a['capacity'] ?? '10GB');
   const memoryArg = a['memory'];
-  const memoryBytes = memoryArg === undefined ? defaultMemoryBytes(capacityBytes, machineMemoryBytes()) : parseBytes(memoryArg, '--memory');
+  const machineBytes = machineMemoryBytes();
+  const memoryBytes = memoryArg === undefined ? defaultMemoryBytes(capacityBytes, machineBytes) : parseBytes(memoryArg, '--memory');
   if (memoryArg !== undefined && memoryBytes < 1024 ** 2) throw new ConfigError(`--memory ${memoryArg}: at least 1MB is needed to hold a decoded segment`);
   const log = pino({ level: process.env['CAIRN_LOG_LEVEL'] ?? 'info', base: { worker: id }, timestamp: pino.stdTimeFunctions.isoTime });
 
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
     onLoaded: () => metrics.loads.inc(),
     onProgress: () => heartbeat?.soon(),
     onDrained: () => heartbeat?.soon(),
+    onDecoded: () => metrics.decodes.inc(),
+    onDecodedEvicted: () => metrics.decodedEvictions.inc(),
     onError: (segment, err) => {
       metrics.loadErrors.inc();
       log.warn({ segment, err: err.message }, 'segment problem');
@@ -110,7 +113,7 @@ async function main(): Promise<void> {
 
   const meta = new MetaClient(config.meta, config.auth.token);
   metrics.memoryBytes.set(memoryBytes);
-  metrics.watchDecoded(() => ({ bytes: store.decodedBytesHeld, decodes: store.decodes, evictions: store.decodedEvictions }));
+  metrics.watchDecodedBytes(() => store.decodedBytesHeld);
   heartbeat = new Heartbeat(meta, {
     id, url, tier: a['tier'] ?? '_default_tier', dc: a['dc'] ?? 'dc1', capacityBytes, version: WORKER_VERSION,
   }, HEARTBEAT_MS, () => {
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
   heartbeat.start();
   log.info({ url, port: bound, cachedFiles: scanned.files, cachedBytes: scanned.bytes, capacityBytes, memoryBytes, version: WORKER_VERSION }, 'cairn-worker listening');
   // Allowed (the machine may be shared differently later), but worth a word.
-  if (memoryBytes > machineMemoryBytes()) log.warn({ memoryBytes, machineBytes: machineMemoryBytes() }, '--memory is more than this machine (or container) has');
+  if (memoryBytes > machineBytes) log.warn({ memoryBytes, machineBytes }, '--memory is more than this machine (or container) has');
 
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');

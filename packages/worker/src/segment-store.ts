@@ -34,6 +34,9 @@ export interface StoreEvents {
   /** The load queue has just become empty (the last load in flight ended, loaded or not). */
   onDrained?(): void;
   onError?(id: string, err: Error): void;
+  /** A file was decoded into memory, and a decoded segment dropped to make room (metrics). */
+  onDecoded?(): void;
+  onDecodedEvicted?(): void;
 }
 
 /**
@@ -138,6 +141,7 @@ export class SegmentStore {
     try {
       segment = readSegment(new Uint8Array(await this.cache.read(s)), hashed ? s.checksum : undefined);
       this.decodes++;
+      this.events.onDecoded?.();
       if (!hashed) this.decodesUnhashed++;
     } catch (err) {
       this.events.onError?.(id, err as Error);
@@ -157,6 +161,7 @@ export class SegmentStore {
       this.decoded.delete(old);
       this.decodedBytes -= v.bytes;
       this.decodedEvictions++;
+      this.events.onDecodedEvicted?.();
       releaseIndexes(v.segment);
     }
     return segment;

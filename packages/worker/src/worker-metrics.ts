@@ -9,33 +9,16 @@ export class WorkerMetrics {
   readonly cacheBytes = new Gauge({ name: 'cairn_worker_cache_bytes', help: 'Bytes of segment files in the local cache', registers: [this.registry] });
   readonly queuedUnits = new Gauge({ name: 'cairn_worker_query_units_queued', help: 'Per-segment query units waiting', registers: [this.registry] });
   readonly memoryBytes = new Gauge({ name: 'cairn_worker_memory_bytes', help: 'The bound on decoded segments (--memory)', registers: [this.registry] });
-  /** Where the decoded-segment figures come from; read at each scrape (see watchDecoded). */
-  private decodedSource: (() => { bytes: number; decodes: number; evictions: number }) | null = null;
-  private decodesSeen = 0;
-  private evictionsSeen = 0;
+  /** Where the memory counted for decoded segments is read, at each scrape (see watchDecodedBytes). */
+  private decodedBytesSource: (() => number) | null = null;
   private readonly decodedBytes = new Gauge({
     name: 'cairn_worker_decoded_bytes', help: 'Memory counted for decoded segments (bounded by --memory)', registers: [this.registry],
     collect: () => {
-      const src = this.decodedSource?.();
-      if (src) this.decodedBytes.set(src.bytes);
+      if (this.decodedBytesSource) this.decodedBytes.set(this.decodedBytesSource());
     },
   });
-  private readonly decodes = new Counter({
-    name: 'cairn_worker_segment_decodes_total', help: 'Segment files decoded into memory (a steady climb under a steady query mix means --memory is too small)', registers: [this.registry],
-    collect: () => {
-      const src = this.decodedSource?.();
-      if (src && src.decodes > this.decodesSeen) this.decodes.inc(src.decodes - this.decodesSeen);
-      if (src) this.decodesSeen = Math.max(this.decodesSeen, src.decodes);
-    },
-  });
-  private readonly decodedEvictions = new Counter({
-    name: 'cairn_worker_decoded_evictions_total', help: 'Decoded segments dropped from memory to make room', registers: [this.registry],
-    collect: () => {
-      const src = this.decodedSource?.();
-      if (src && src.evictions > this.evictionsSeen) this.decodedEvictions.inc(src.evictions - this.evictionsSeen);
-      if (src) this.evictionsSeen = Math.max(this.evictionsSeen, src.evictions);
-    },
-  });
+  readonly decodes = new Counter({ name: 'cairn_worker_segment_decodes_total', help: 'Segment files decoded into memory (a steady climb under a steady query mix means --memory is too small)', registers: [this.registry] });
+  readonly decodedEvictions = new Counter({ name: 'cairn_worker_decoded_evictions_total', help: 'Decoded segments dropped from memory to make room', registers: [this.registry] });
   readonly loads = new Counter({ name: 'cairn_worker_segment_loads_total', help: 'Segments fetched from deep storage', registers: [this.registry] });
   readonly loadErrors = new Counter({ name: 'cairn_worker_segment_load_errors_total', help: 'Failed fetches and corrupt files', registers: [this.registry] });
   private readonly queries = new Counter({ name: 'cairn_worker_queries_total', help: 'Segment queries answered', labelNames: ['type', 'result'], registers: [this.registry] });
@@ -49,9 +32,9 @@ export class WorkerMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The segment store's decode figures, read at every scrape (so they are current even while heartbeats fail). */
-  watchDecoded(source: () => { bytes: number; decodes: number; evictions: number }): void {
-    this.decodedSource = source;
+  /** The segment store's decoded bytes, read at every scrape (current even while heartbeats fail). */
+  watchDecodedBytes(source: () => number): void {
+    this.decodedBytesSource = source;
   }
 
   observeQuery(type: string, result: string, seconds: number, answered: number, missing: number): void {
