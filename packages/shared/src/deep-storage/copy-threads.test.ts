@@ -38,7 +38,30 @@ t.test('failures name their side and leave no destination behind', async (t) => 
   const exists = await copier.copy(join(dir, 'big'), join(dir, 'there'), 1 << 20).catch((e: unknown) => e);
   t.ok(exists instanceof CopyError && exists.side === 'dst' && exists.code === 'EEXIST', 'an existing destination: dst EEXIST');
   t.equal(readFileSync(join(dir, 'there'), 'utf8'), 'mine', 'which is left alone');
-  t.same(readdirSync(dir).sort(), ['big', 'there'], 'no destination was left behind');
+  mkdirSync(join(dir, 'sub'));
+  const noDir = await copier.copy(join(dir, 'big'), join(dir, 'sub', 'missing', 'out'), 1 << 20).catch((e: unknown) => e);
+  t.ok(noDir instanceof CopyError && noDir.side === 'dst' && noDir.code === 'ENOENT', 'a destination folder that does not exist: dst ENOENT');
+  t.same(readdirSync(dir).sort(), ['big', 'sub', 'there'], 'no destination was left behind');
+});
+
+t.test('a stopped copy rejects with the reason and leaves nothing, wherever it was', async (t) => {
+  const dir = t.testdir();
+  const copier = new CopyThreads(1, 1 << 16);
+  t.teardown(() => copier.close());
+  writeFileSync(join(dir, 'src'), randomBytes(rnd, 8 << 20));
+  // Stopped while waiting for the thread (behind another copy), and stopped as it starts: the
+  // copy may be anywhere then (before its first chunk, between two, or done).
+  const first = new AbortController();
+  const second = new AbortController();
+  const a = copier.copy(join(dir, 'src'), join(dir, 'a'), 1 << 30, first.signal).catch((e: unknown) => e);
+  const b = copier.copy(join(dir, 'src'), join(dir, 'b'), 1 << 30, second.signal).catch((e: unknown) => e);
+  const reason = new Error('no longer assigned');
+  second.abort(reason);
+  first.abort(reason);
+  t.equal(await a, reason, 'the running copy rejects with the reason');
+  t.equal(await b, reason, 'the waiting one too');
+  t.same(readdirSync(dir), ['src'], 'nothing is left at either destination');
+  t.same(await copier.copy(join(dir, 'src'), join(dir, 'c'), 1 << 30), { size: 8 << 20, sha256: sha256Hex(readFileSync(join(dir, 'src'))) }, 'the copier goes on');
 });
 
 t.test('a copy whose thread dies fails, leaves nothing, and the next copy gets a new thread', async (t) => {
@@ -103,13 +126,13 @@ t.test('direct copies (O_DIRECT) are byte-identical at every size and bypass the
   t.ok((resident(join(dir, 'dst-plain')) ?? 0) > 0, 'the ordinary copy is');
 });
 
-// Direct copies onto file systems that refuse O_DIRECT (ramfs) or run out of room (a 260 KiB
-// tmpfs), in a private mount namespace so nothing outside the test sees the mounts. Needs
-// unshare(1) and the right to mount (root); skipped otherwise.
+// Copies onto file systems that refuse O_DIRECT (ramfs, another file system than the source's)
+// or run out of room (a 260 KiB tmpfs), in a private mount namespace so nothing outside the test
+// sees the mounts. Needs unshare(1) and the right to mount (root); skipped otherwise.
 const mountNamespace = spawnSync('unshare', ['-m', '--propagation', 'private', 'true']);
 const noMountNamespace = mountNamespace.status === 0 ? false : `cannot make a mount namespace here (unshare: ${mountNamespace.stderr?.toString().trim() || mountNamespace.error?.message})`;
 
-t.test('direct copies onto a file system without O_DIRECT fall back, and onto a full one fail cleanly', { skip: noMountNamespace }, async (t) => {
+t.test('copies onto a file system without O_DIRECT or onto another one succeed, and onto a full one fail cleanly', { skip: noMountNamespace }, async (t) => {
   const dir = t.testdir();
   const ram = join(dir, 'ram');
   const small = join(dir, 'small');
@@ -133,17 +156,32 @@ t.test('direct copies onto a file system without O_DIRECT fall back, and onto a 
     out.full = await c.copy(${JSON.stringify(src)}, fullDst, 1 << 30).catch((e) => ({ error: e.message, code: e.code, side: e.side }));
     out.fullLeft = existsSync(fullDst);
     await c.close();
+    // The default copier (no O_DIRECT) onto the same two file systems.
+    const plain = new CopyThreads(1, 1 << 16);
+    const ramPlainDst = ${JSON.stringify(join(ram, 'dst-plain'))};
+    out.ramPlain = await plain.copy(${JSON.stringify(src)}, ramPlainDst, 1 << 30).catch((e) => ({ error: e.message, code: e.code, side: e.side }));
+    out.ramPlainFileSha = existsSync(ramPlainDst) ? createHash('sha256').update(readFileSync(ramPlainDst)).digest('hex') : null;
+    const fullPlainDst = ${JSON.stringify(join(small, 'dst-plain'))};
+    out.fullPlain = await plain.copy(${JSON.stringify(src)}, fullPlainDst, 1 << 30).catch((e) => ({ error: e.message, code: e.code, side: e.side }));
+    out.fullPlainLeft = existsSync(fullPlainDst);
+    await plain.close();
     console.log(JSON.stringify(out));
   `);
   const tsx = new URL('../../../../node_modules/tsx/dist/esm/index.mjs', import.meta.url).pathname;
   const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
     `mount -t ramfs ramfs '${ram}' && mount -t tmpfs -o size=266240 tmpfs '${small}' && exec '${process.execPath}' --import '${tsx}' '${script}'`], { encoding: 'utf8', timeout: 60_000 });
   t.equal(r.status, 0, `the copies ran (${r.stderr.trim().slice(0, 300)})`);
-  const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ram: { size?: number; sha256?: string; error?: string }; ramFileSha: string | null; full: { error?: string; code?: string; side?: string }; fullLeft: boolean };
+  type Outcome = { size?: number; sha256?: string; error?: string; code?: string; side?: string };
+  const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ram: Outcome; ramFileSha: string | null; full: Outcome; fullLeft: boolean; ramPlain: Outcome; ramPlainFileSha: string | null; fullPlain: Outcome; fullPlainLeft: boolean };
   const sha = sha256Hex(bytes);
   t.same(out.ram, { size: bytes.length, sha256: sha }, 'onto ramfs (no O_DIRECT): the copy succeeds the ordinary way');
   t.equal(out.ramFileSha, sha, 'and the file there is the source');
   t.equal(out.full.code, 'ENOSPC', `onto a full tmpfs: ENOSPC (${out.full.error})`);
   t.equal(out.full.side, 'dst', 'on the destination side');
   t.notOk(out.fullLeft, 'and nothing is left there');
+  t.same(out.ramPlain, { size: bytes.length, sha256: sha }, 'the default copier onto ramfs (another file system): the copy succeeds');
+  t.equal(out.ramPlainFileSha, sha, 'and the file there is the source');
+  t.equal(out.fullPlain.code, 'ENOSPC', `the default copier onto a full tmpfs: ENOSPC (${out.fullPlain.error})`);
+  t.equal(out.fullPlain.side, 'dst', 'on the destination side');
+  t.notOk(out.fullPlainLeft, 'and nothing is left there');
 });
