@@ -6,4 +6,5 @@ export * from './rules.js';
 export * from './timeline.js';
 export * from './segment/types.js';
 export * from './query/index.js';
+export * from './answer-version.js';
 export * from './id-set-hash.js';

@@ -118,6 +118,8 @@ t.test('a leader that holds beats: assignments arrive with the held answer, an e
   hb.soon();
   await poll('a beat after both answers', 10_000, () => beats.length === 4);
   t.same(applied, [['a'], ['a', 'c']], 'the older answer, arriving last, is ignored');
+  t.match(beats[1]!.url, /&applied=3\.10$/, 'each beat names the newest answer applied when it left (its list is true as of that one)');
+  t.match(beats[3]!.url, /&applied=3\.12$/, 'the older answer, ignored, is not named');
   // A new leader's term wins over any count of the old one's.
   beats[3]!.answer({ loadedHash: null, assignmentsHash: 'h4', assignments: [seg('d')], version: [4, 1] });
   await poll('the new term\'s answer', 10_000, () => applied.length === 3);

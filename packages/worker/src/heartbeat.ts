@@ -1,4 +1,4 @@
-import { hashIdSet } from '@cairn/shared';
+import { hashIdSet, newerVersion } from '@cairn/shared';
 import { MetaClient, MetaError } from '@cairn/client';
 import type { AssignedSegment } from './segment-cache.js';
 
@@ -32,12 +32,6 @@ export interface HeartbeatAnswer {
   /** The leader's term and a count of its answers (absent from leaders before the long poll). */
   readonly version?: readonly [number, number];
 }
-
-/** Whether answer version `a` is newer than `b` (a higher term, or the same term and a later answer). */
-export function newerVersion(a: readonly [number, number], b: readonly [number, number] | null): boolean {
-  return b === null || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
-}
-
 
 export interface WorkerIdentity {
   readonly id: string;
@@ -178,7 +172,10 @@ export class Heartbeat {
     try {
       // Held by the leader while nothing changes for this worker, until the next beat arrives (a
       // period from now; two, should the next be late).
-      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat?waitMs=${Math.min(2 * this.everyMs, HOLD_MS_MAX)}`, body, { idempotent: true });
+      // `applied`: the list is true as of that answer (the leader leaves out segments it took
+      // from us after it; see CoordinatorDriver.takeList).
+      const applied = this.lastVersion === null ? '' : `&applied=${this.lastVersion[0]}.${this.lastVersion[1]}`;
+      answer = await this.meta.request<HeartbeatAnswer>('POST', `/v1/workers/${encodeURIComponent(this.identity.id)}/heartbeat?waitMs=${Math.min(2 * this.everyMs, HOLD_MS_MAX)}${applied}`, body, { idempotent: true });
     } catch (err) {
       // Removed from the catalog (or a new group): register again on the next beat.
       if (err instanceof MetaError && err.code === 'NOT_FOUND') this.registered = false;

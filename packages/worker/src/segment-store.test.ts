@@ -233,3 +233,52 @@ t.test('SegmentStore: a segment leaving the decoded cache gives back its inverte
   store.reconcile([b!.assigned]);
   t.equal(invertedIndexBytesHeld(), 0, 'an unassigned segment released its index');
 });
+
+t.test('SegmentStore: a download that ends after its segment left keeps no file; loads in flight count against the capacity; a load without room is tried again once there is room', async (t) => {
+  const root = t.testdir();
+  // Room for two of the 10-byte fakes below.
+  const cache = new SegmentCache(join(root, 'cache'), 25);
+  const gates = new Map<string, () => void>();
+  const deep: Pick<DeepStorage, 'download'> = {
+    download: async (key, path) => {
+      await new Promise<void>((r) => gates.set(key, r));
+      gates.delete(key);
+      const bytes = new TextEncoder().encode(key);
+      writeFileSync(path, bytes);
+      return { size: bytes.length, sha256: sha256Hex(bytes) };
+    },
+  };
+  const ev = events();
+  const store = new SegmentStore(cache, deep as DeepStorage, { loadConcurrencyMax: 4, decodedBytesMax: 1 << 20 }, ev.handlers);
+  const fake = (name: string): AssignedSegment => {
+    const location = `fake/${name}`.padEnd(10, '.');
+    const bytes = new TextEncoder().encode(location);
+    return { id: name, dataSource: 'events', location, checksum: sha256Hex(bytes), size: bytes.length };
+  };
+  const [a, b, c] = [fake('a'), fake('b'), fake('c')];
+  const release = async (s: AssignedSegment) => {
+    await ev.until(`${s.id}'s download to start`, () => gates.has(s.location));
+    gates.get(s.location)!();
+  };
+
+  store.reconcile([a, b, c]);
+  await ev.until('two downloads to start', () => gates.size === 2);
+  t.same([...gates.keys()].sort(), [a.location, b.location], 'two loads fit with the third counted in flight: c waits, not three at once');
+  t.match(ev.errors.join('\n'), /no room in the cache for 10 bytes .*20 being downloaded/, 'c is told there is no room yet');
+
+  // a leaves while it downloads; b lands.
+  store.reconcile([b, c]);
+  await release(a);
+  await release(b);
+  await ev.until('b loaded', () => ev.loaded.includes('b'));
+  const files = () => readdirSync(join(root, 'cache')).filter((f) => f.endsWith('.arrow'));
+  await ev.until('a\'s late file to go', () => !cache.has(a) && !files().includes(`${a.checksum}.arrow`));
+  t.notOk(ev.loaded.includes('a'), 'a, unassigned mid-download, is not reported loaded');
+  t.same(files(), [`${b.checksum}.arrow`], 'only b\'s file is in the cache');
+
+  // Room is back (a's file went): c is tried again and loads.
+  await release(c);
+  await ev.until('c loaded', () => ev.loaded.includes('c'));
+  t.same(store.loadedIds().sort(), ['b', 'c'], 'b and c are loaded');
+  t.ok(cache.usedBytes <= 25, `the cache stays within its capacity (${cache.usedBytes} of 25 bytes)`);
+});

@@ -49,6 +49,10 @@ export const DECODED_BYTES_PER_FILE_BYTE = 3;
 
 export class SegmentStore {
   private assigned = new Map<string, AssignedSegment>();
+  /** Checksums of the assigned segments: a download that ends after its segment left keeps no file. */
+  private assignedChecksums = new Set<string>();
+  /** Bytes of the downloads in flight: counted against the cache's capacity before they land. */
+  private reservedBytes = 0;
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
   private readonly loading = new Set<string>();
@@ -83,10 +87,13 @@ export class SegmentStore {
     const previous = this.assigned;
     this.assigned = next;
     const checksums = new Set([...next.values()].map((s) => s.checksum));
+    this.assignedChecksums = checksums;
     // Files of segments no longer assigned (or left from before a restart) go: the cache is bounded.
+    // A download still in flight for one of them is removed when it ends (see fetch).
     void previous;
     for (const c of this.cache.checksums()) if (!checksums.has(c)) void this.cache.remove(c);
     for (const c of this.fresh.keys()) if (!checksums.has(c)) this.fresh.delete(c);
+    for (const id of this.failures.keys()) if (!next.has(id)) this.failures.delete(id);
     for (const s of segments) this.enqueue(s.id);
     this.pump();
     this.progressAt = Math.max(this.progressAt, this.queueLength >> 1);
@@ -190,12 +197,16 @@ export class SegmentStore {
       this.queued.delete(id);
       const s = this.assigned.get(id);
       if (!s || this.cache.has(s)) continue;
-      if (!this.cache.fits(s.size)) {
-        this.events.onError?.(id, new Error(`no room in the cache for ${s.size} bytes (capacity ${this.cache.capacityBytes})`));
+      // Downloads in flight count too, or several could each find room for themselves alone.
+      if (!this.cache.fits(s.size + this.reservedBytes)) {
+        // Room may come (drops, a download given up): try again later, as after a failed download.
+        this.retryLater(s, new Error(`no room in the cache for ${s.size} bytes (capacity ${this.cache.capacityBytes}, ${this.cache.usedBytes} used, ${this.reservedBytes} being downloaded)`));
         continue;
       }
       this.loading.add(id);
+      this.reservedBytes += s.size;
       void this.fetch(s).finally(() => {
+        this.reservedBytes -= s.size;
         this.loading.delete(id);
         this.pump();
         const left = this.queueLength;
@@ -213,21 +224,30 @@ export class SegmentStore {
   private async fetch(s: AssignedSegment): Promise<void> {
     try {
       const bytes = await this.cache.download(s, this.deep);
-      if (this.assigned.has(s.id)) this.fresh.set(s.checksum, this.now());
       this.failures.delete(s.id);
       this.loadsDone++;
       this.bytesLoaded += bytes;
+      if (!this.assignedChecksums.has(s.checksum)) {
+        // Unassigned while it downloaded: the sweep in reconcile ran before the file landed.
+        await this.cache.remove(s.checksum);
+        return;
+      }
+      this.fresh.set(s.checksum, this.now());
       this.events.onLoaded?.(s.id);
     } catch (err) {
-      this.events.onError?.(s.id, err as Error);
-      const n = (this.failures.get(s.id) ?? 0) + 1;
-      this.failures.set(s.id, n);
-      // Retried later, with backoff, while it stays assigned; the coordinator may move it meanwhile.
-      setTimeout(() => {
-        if (this.assigned.get(s.id) === s) this.enqueue(s.id);
-        this.pump();
-      }, Math.min(30_000, 250 * 2 ** Math.min(n, 7))).unref();
+      this.retryLater(s, err as Error);
     }
+  }
+
+  /** Reports `err`, then queues `s` again after a backoff, if it is still assigned by then; the coordinator may move it meanwhile. */
+  private retryLater(s: AssignedSegment, err: Error): void {
+    this.events.onError?.(s.id, err);
+    const n = (this.failures.get(s.id) ?? 0) + 1;
+    this.failures.set(s.id, n);
+    setTimeout(() => {
+      if (this.assigned.get(s.id) === s) this.enqueue(s.id);
+      this.pump();
+    }, Math.min(30_000, 250 * 2 ** Math.min(n, 7))).unref();
   }
 }
 

@@ -135,6 +135,12 @@ export class AssignmentJoin {
   }
 
   /** Sets one segment's committed holders (undefined or empty: none), as the catalog now has them. */
+  /** The workers `segmentId` is assigned to, as this join holds it (undefined: none). */
+  holdersOf(segmentId: string): readonly string[] | undefined {
+    this.assertBuilt();
+    return this.assigned.get(segmentId);
+  }
+
   setHolders(segmentId: string, workerIds: readonly string[] | undefined): void {
     this.assertBuilt();
     const ws = workerIds === undefined || workerIds.length === 0 ? undefined : workerIds;

@@ -29,11 +29,14 @@ const anyJson = { 'application/json': { schema: z.record(z.string(), z.unknown()
 export function coordinatorRoutes(app: OpenAPIHono, deps: ServerDeps, coordinator: CoordinatorDriver): void {
   app.openapi(createRoute({
     method: 'post', path: '/v1/workers/{id}/heartbeat', summary: 'A worker reports liveness, loaded segments, load queue and query counts; the answer carries its assignments when they changed. With ?waitMs, an answer without new assignments is held until they change or waitMs passes (a long poll)',
-    request: { params: z.object({ id: z.string() }), query: z.object({ waitMs: z.coerce.number().int().min(0).max(HEARTBEAT_HOLD_MS_MAX).optional() }), body: { content: { 'application/json': { schema: heartbeatSchema } }, required: true } },
+    // `applied` (the newest answer the worker applied, `term.seq`) rides in the query, not the
+    // body: the body is strict, and a leader older than it must still take the beat of a newer worker.
+    request: { params: z.object({ id: z.string() }), query: z.object({ waitMs: z.coerce.number().int().min(0).max(HEARTBEAT_HOLD_MS_MAX).optional(), applied: z.string().regex(/^\d{1,15}\.\d{1,15}$/, 'applied must be term.seq, two whole numbers').optional() }), body: { content: { 'application/json': { schema: heartbeatSchema } }, required: true } },
     responses: { 200: { description: 'Acknowledged, with assignments if they changed', content: anyJson } },
   }), async (c) => {
     const id = c.req.valid('param').id;
-    const report = c.req.valid('json');
+    const applied = c.req.valid('query').applied?.split('.').map(Number) as [number, number] | undefined;
+    const report = { ...c.req.valid('json'), appliedVersion: applied ?? null };
     const answer = coordinator.onHeartbeat(id, report);
     if (!answer) throw new ApiError('NOT_FOUND', `worker ${id} is not registered; register it with PUT /v1/workers/{id}`);
     const waitMs = c.req.valid('query').waitMs ?? 0;

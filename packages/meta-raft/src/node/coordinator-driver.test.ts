@@ -7,7 +7,7 @@
  * assignments once the join is built.
  */
 import t from 'tap';
-import { hashIdSet } from '@cairn/shared';
+import { hashIdSet, newerVersion } from '@cairn/shared';
 import { Catalog } from '../catalog/catalog.js';
 import type { CommandResult } from '../catalog/index.js';
 import type { Entry } from '../core/index.js';
@@ -141,7 +141,10 @@ t.test('cycle after cycle, the kept join plans as a fresh map-form input would',
         latencyMs: { p50: 1, p99: 2 },
         assignmentsHash: '',
       };
-      driver.onHeartbeat(w.id, report);
+      // The list is built from the assignments as they are now: the worker has applied an answer
+      // computed now (without one, the driver would rightly distrust segments given back to it).
+      const fresh = driver.onHeartbeat(w.id, { ...report, loaded: undefined })!;
+      driver.onHeartbeat(w.id, { ...report, appliedVersion: fresh.version });
       loaded.set(w.id, new Set(list));
       beats.set(w.id, now);
     }
@@ -344,8 +347,7 @@ t.test('a held heartbeat is answered when a cycle commits new assignments for it
   await driver.cycle();
   await until('the held beat to be answered on losing leadership', () => byRole !== null);
   t.equal(driver.heldCount, 0, 'nothing held by a follower');
-  const notHeld = await driver.hold('w2', driver.onHeartbeat('w2', report([], ''))!, '', 3_600_000);
-  t.ok(notHeld.assignments !== undefined, 'and new beats are answered at once');
+  t.throws(() => driver.onHeartbeat('w2', report([], '')), { name: 'RaftError', code: 'NOT_LEADER' }, 'and a new beat is sent on to the leader (the relay takes NOT_LEADER)');
 });
 
 t.test('a heartbeat that reports loads done brings the next cycle forward', async (t) => {
@@ -468,4 +470,101 @@ t.test("a new leader does not plan on a worker's first beat without its loaded l
   t.equal(driver.status().waiting, null, 'with the list it plans');
   t.equal(driver.status().stats?.unavailable, 0, 'every segment loaded on w1');
   t.equal(node.proposed.length, 0, 'and nothing moves');
+});
+
+t.test('answers carry the term this node led in: an old leader\'s late answer never outranks the new leader\'s', async (t) => {
+  const oldNode = new StandInNode();
+  const newNode = new StandInNode();
+  for (const n of [oldNode, newNode]) {
+    t.ok(n.write({ type: 'registerWorker', worker: worker('w1', 'dc1') }).ok);
+    t.ok(n.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  }
+  const oldLeader = new CoordinatorDriver(oldNode as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'));
+  const newLeader = new CoordinatorDriver(newNode as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'));
+  t.teardown(() => { oldLeader.stop(); newLeader.stop(); });
+  const empty = hashIdSet([]);
+  // A long-lived leader has answered many beats.
+  for (let i = 0; i < 1000; i++) oldLeader.onHeartbeat('w1', report([], empty));
+  const applied = oldLeader.onHeartbeat('w1', report([], empty))!;
+  const held = oldLeader.hold('w1', applied, empty, 3_600_000);
+  // It hands over: it adopts the successor's term as it steps down, then answers what it held.
+  oldNode.core.term = 2;
+  oldNode.core.role = 'follower';
+  newNode.core.term = 2;
+  await oldLeader.cycle();
+  const late = await held;
+  t.equal(late.version[0], 1, `the late answer is stamped with the term it led in (${late.version.join('.')})`);
+  // The worker took the late answer if newer; the new leader's first answers must still win.
+  const workerSaw = newerVersion(late.version, applied.version) ? late.version : applied.version;
+  t.ok(newNode.write({ type: 'publishSegments', ingestionId: 'i1', segments: [seg('a', 1)] }).ok);
+  newLeader.onHeartbeat('w1', report([], empty));
+  await newLeader.cycle();
+  await newLeader.cycle();
+  const answer = newLeader.onHeartbeat('w1', report([], empty))!;
+  t.equal(answer.assignments?.length, 1, 'the new leader assigns the segment to w1');
+  t.ok(newerVersion(answer.version, workerSaw), `and the worker takes its answer (${answer.version.join('.')} after ${workerSaw.join('.')})`);
+});
+
+t.test('leadership lost and won back between two cycles starts afresh: the lists are heard again', async (t) => {
+  const node = new StandInNode();
+  let now = NOW;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now);
+  t.teardown(() => driver.stop());
+  t.ok(node.write({ type: 'registerWorker', worker: worker('w1', 'dc1') }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [seg('a', 1)] }).ok);
+  driver.onHeartbeat('w1', report([], hashIdSet([])));
+  await driver.cycle();
+  t.equal(driver.status().waiting, null, 'term 1: it planned');
+  // Another node led in term 2 and this one leads again in term 3, all between two cycles.
+  node.core.term = 3;
+  now += 100;
+  await driver.cycle();
+  t.match(driver.status().waiting, /waiting for the first heartbeat of w1/, 'term 3: it waits for w1\'s list before planning');
+});
+
+t.test('a loaded list sent before the worker heard of a removal does not count the segment given back to it', async (t) => {
+  const node = new StandInNode();
+  const catalog = node.machine.catalog;
+  let now = NOW;
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => now);
+  t.teardown(() => driver.stop());
+  for (const id of ['w1', 'w2']) t.ok(node.write({ type: 'registerWorker', worker: worker(id, 'dc1') }).ok);
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  t.ok(node.write({ type: 'setCoordinatorConfig', config: { balance: false }, at: now }).ok);
+  t.ok(node.write({ type: 'publishSegments', ingestionId: 'i1', segments: [seg('a', 1)] }).ok);
+  const s = catalog.segments()[0]!.id;
+  const mine = (w: string) => catalog.assignments({ workerId: w }).map((a) => a.segmentId);
+  // s on w1 and w2, both loaded; each worker applied a fresh answer.
+  t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: s, add: ['w1', 'w2'] }] }).ok);
+  const versions = new Map<string, readonly [number, number]>();
+  const beat = (w: string, loaded: readonly string[], applied = versions.get(w) ?? null) => {
+    const a = driver.onHeartbeat(w, { ...report([...loaded], hashIdSet(mine(w))), appliedVersion: applied })!;
+    return a;
+  };
+  for (const w of ['w1', 'w2']) versions.set(w, beat(w, [], null).version);
+  for (const w of ['w1', 'w2']) beat(w, [s]);
+  // Each worker's next report is on its way (as of the answer it applied: s assigned, loaded)...
+  const staleOf = new Map(versions);
+  // ...while a cycle drops the surplus replica (one replica is the rule) and commits it.
+  await driver.cycle();
+  const victim = ['w1', 'w2'].find((w) => !mine(w).includes(s));
+  t.ok(victim !== undefined && mine(victim === 'w1' ? 'w2' : 'w1').includes(s), `the cycle took s from one worker (${victim})`);
+  const w = victim!;
+  const stale = staleOf.get(w)!;
+  // The stale report arrives after the commit: s still in its list.
+  beat(w, [s], stale);
+  // An operator gives s back before the worker's next report (it dropped s when it heard).
+  t.ok(node.write({ type: 'setAssignments', changes: [{ segmentId: s, add: [w] }] }).ok);
+  t.notOk(driver.timeline(undefined).segments[0]!.loadedOn.includes(w), 'the serving view does not count s as loaded there');
+  // The worker applies an answer computed now, which assigns s again, and reports it not loaded yet...
+  const fresh = driver.onHeartbeat(w, { ...report([], hashIdSet([])), loaded: undefined })!;
+  t.same(fresh.assignments?.map((a) => a.id), [s], 'it is told s is its again');
+  beat(w, [], fresh.version);
+  // ...then loaded, as of that same answer: now it counts.
+  beat(w, [s], fresh.version);
+  t.ok(driver.timeline(undefined).segments[0]!.loadedOn.includes(w), 'a list as of an answer after the removal counts s');
+  // Two beats crossed: a list older than the one held is not taken.
+  beat(w, [], stale);
+  t.ok(driver.timeline(undefined).segments[0]!.loadedOn.includes(w), 'an older list arriving late does not replace a newer one');
 });

@@ -6,7 +6,7 @@ import type { JoinedAssignments, PlannerSegment, PlannerWorker, PlanStats } from
 import { encodeCommand } from './catalog-machine.js';
 import type { CatalogMachine } from './catalog-machine.js';
 import type { Logger } from './logger.js';
-import type { RaftNode } from './raft-node.js';
+import { RaftError, type RaftNode } from './raft-node.js';
 import { UsedSegments, type SegmentsRefreshLimits } from './used-segments.js';
 
 export type { SegmentsRefreshLimits } from './used-segments.js';
@@ -21,6 +21,11 @@ export interface HeartbeatReport {
   readonly queryCounts: Readonly<Record<string, number>>;
   readonly latencyMs: { readonly p50: number; readonly p99: number };
   readonly assignmentsHash: string;
+  /**
+   * The version of the newest answer the worker had applied when it took this report (null if
+   * none; absent from workers before it was added): the loaded list is true as of that answer.
+   */
+  readonly appliedVersion?: readonly [term: number, seq: number] | null | undefined;
 }
 
 export interface AssignedSegmentInfo {
@@ -36,9 +41,9 @@ export interface HeartbeatAnswer {
   readonly assignmentsHash: string;
   readonly assignments?: AssignedSegmentInfo[];
   /**
-   * When the leader computed this answer: its term, then a count of the answers it computed. A
-   * worker may have two answers on the way (a held beat and an early one, see `hold`); it applies
-   * only an answer newer than every one it has seen, so a late one never takes it back.
+   * When the leader computed this answer: the term it led in, then a count of the answers it
+   * computed. A worker may have two answers on the way (a held beat and an early one, see `hold`);
+   * it applies only an answer newer than every one it has seen, so a late one never takes it back.
    */
   readonly version: readonly [term: number, seq: number];
 }
@@ -59,6 +64,8 @@ interface Liveness {
   loadedHash: string | null;
   /** A full loaded list has come from this worker since this node leads (a first beat may bring only a hash). */
   heardList: boolean;
+  /** The answer seq the list held is true as of (see `takeList`); -1 when unknown. */
+  listSeq: number;
   loadQueue: number;
   cacheBytes: number;
   queuedUnits: number;
@@ -162,6 +169,22 @@ export class CoordinatorDriver {
   /** Heartbeats held until the worker's assignments change (see `hold`): at most one per worker. */
   private readonly held = new Map<string, { readonly reportedHash: string; readonly release: () => void }>();
   private answerSeq = 0;
+  /**
+   * The term this driver's leader state (liveness, loaded lists, held beats) belongs to; null
+   * while it does not lead. Answers are stamped with it rather than the node's current term: an
+   * old leader that answers a held beat after it has adopted its successor's term must not stamp
+   * that term with its own (far larger) answer count, or the worker would ignore every answer of
+   * the new leader until its count caught up.
+   */
+  private ledTerm: number | null = null;
+  /**
+   * Per worker, segments taken from it in this term: id -> the first answer seq that can have told
+   * the worker (answers are computed from the catalog when sent). A loaded list the worker took
+   * before it applied such an answer may still show the segment (see `takeList`). Entries go once
+   * a list as of a later answer is taken; keys are segment ids, so a worker holds at most one per
+   * segment.
+   */
+  private readonly removedAt = new Map<string, Map<string, number>>();
   /** The cycle timer's due time; whether a cycle is running; the earliest the next may start (the budget). */
   private dueAt = 0;
   private running = false;
@@ -183,6 +206,29 @@ export class CoordinatorDriver {
 
   start(): void {
     this.schedule(DEFAULT_PERIOD_MS);
+  }
+
+  /**
+   * Starts the leader state afresh when this node leads in another term than the one it was
+   * built in: leadership lost and won back between two cycles keeps nothing from before (the
+   * interim leader may have moved assignments; its workers' lists must be heard again).
+   */
+  private enterTerm(): void {
+    const term = this.node.core.term;
+    if (this.ledTerm === term) return;
+    this.leave();
+    this.ledTerm = term;
+  }
+
+  /** Drops the leader state: held beats are answered first, stamped with the term they belong to. */
+  private leave(): void {
+    this.releaseAll();
+    this.ledTerm = null;
+    this.leaderSince = null;
+    this.liveness.clear();
+    this.downSince.clear();
+    this.removedAt.clear();
+    this.joinCache = null;
   }
 
   stop(): void {
@@ -262,6 +308,7 @@ export class CoordinatorDriver {
         let ids = removed.get(w);
         if (!ids) removed.set(w, (ids = []));
         ids.push(c.segmentId);
+        this.noteRemoved(w, c.segmentId);
       }
     }
     for (const [workerId, ids] of removed) {
@@ -274,23 +321,61 @@ export class CoordinatorDriver {
     }
   }
 
+  /** `segmentId` left `workerId`'s assignments (committed): see `removedAt`. */
+  private noteRemoved(workerId: string, segmentId: string): void {
+    let m = this.removedAt.get(workerId);
+    if (!m) this.removedAt.set(workerId, (m = new Map()));
+    // The next answer computed is the first that can tell the worker; a later removal of the
+    // same segment (given back meanwhile) moves the mark on.
+    m.set(segmentId, this.answerSeq + 1);
+  }
+
+  /**
+   * Takes a worker's loaded list as the one held, unless it is older than the one held (two beats
+   * crossed). A list is true as of the newest answer the worker had applied; a segment taken from
+   * the worker after that answer was computed may be in it although the worker has dropped it
+   * since (the report was on its way while the removal committed). Such segments are left out: if
+   * the worker does still hold one, its next list says so. A list as of an answer from another
+   * term (or none) trusts no removal of this term. Leaving ids out changes the hash held, so the
+   * answer asks the worker for its list again. Returns whether the list held changed.
+   */
+  private takeList(workerId: string, live: Liveness, r: HeartbeatReport & { loaded: readonly string[] }): boolean {
+    const v = r.appliedVersion;
+    const seq = v !== undefined && v !== null && v[0] === this.ledTerm ? v[1] : -1;
+    if (seq >= 0 && seq < live.listSeq) return false;
+    const removed = this.removedAt.get(workerId);
+    let list: readonly string[] = r.loaded;
+    if (removed && removed.size > 0) {
+      list = r.loaded.filter((id) => !(seq < (removed.get(id) ?? -1)));
+      // Removals the worker has heard of by now are in every list to come.
+      for (const [id, at] of removed) if (at <= seq) removed.delete(id);
+    }
+    const hash = list.length === r.loaded.length ? r.loadedHash : hashIdSet(list);
+    const changed = live.loadedHash !== null && hash !== live.loadedHash;
+    live.loaded = new Set(list);
+    live.loadedHash = hash;
+    live.listSeq = seq;
+    live.heardList = true;
+    return changed;
+  }
+
   /** Records a heartbeat; answers with the worker's assignments when they differ from what it holds. */
   onHeartbeat(workerId: string, r: HeartbeatReport): HeartbeatAnswer | null {
+    // Only a leader keeps liveness and answers: a node that lost leadership since the route
+    // checked sends the beat on (the relay middleware retries it at the leader named).
+    if (this.node.core.role !== 'leader') throw new RaftError('NOT_LEADER', 'this node no longer leads; the heartbeat goes to the new leader', this.node.core.lead);
+    this.enterTerm();
     const catalog = this.node.machine.catalog;
     if (catalog.worker(workerId) === null) return null;
     let live = this.liveness.get(workerId);
     if (!live) {
-      live = { at: 0, loaded: new Set(), loadedHash: null, heardList: false, loadQueue: 0, cacheBytes: 0, queuedUnits: 0, latencyMs: { p50: 0, p99: 0 }, queries: new Map() };
+      live = { at: 0, loaded: new Set(), loadedHash: null, heardList: false, listSeq: -1, loadQueue: 0, cacheBytes: 0, queuedUnits: 0, latencyMs: { p50: 0, p99: 0 }, queries: new Map() };
       this.liveness.set(workerId, live);
     }
     live.at = this.now();
     if (r.loaded) {
       // A list that differs from the one held (not a new leader's first): loads or drops are done.
-      const changed = live.loadedHash !== null && r.loadedHash !== live.loadedHash;
-      live.loaded = new Set(r.loaded);
-      live.loadedHash = r.loadedHash;
-      live.heardList = true;
-      if (changed) this.cycleSoon();
+      if (this.takeList(workerId, live, r as HeartbeatReport & { loaded: readonly string[] })) this.cycleSoon();
     } else if (r.loadedHash !== live.loadedHash) {
       // It thinks we hold a list we do not (a new leader): ask for it by answering our hash.
       live.loadedHash = null;
@@ -384,7 +469,9 @@ export class CoordinatorDriver {
     const catalog = this.node.machine.catalog;
     const ids = catalog.assignments({ workerId }).map((a) => a.segmentId);
     const hash = hashIdSet(ids);
-    const version = [this.node.core.term, ++this.answerSeq] as const;
+    // Not leading (a late answer to a held beat): term 0, older than any leader's, so the worker
+    // keeps what it has rather than take this answer over one of a real leader.
+    const version = [this.ledTerm ?? 0, ++this.answerSeq] as const;
     const answer: HeartbeatAnswer = { loadedHash: this.liveness.get(workerId)?.loadedHash ?? null, assignmentsHash: hash, version };
     if (hash === reportedHash) return answer;
     const assignments: AssignedSegmentInfo[] = [];
@@ -430,14 +517,11 @@ export class CoordinatorDriver {
   async cycle(): Promise<void> {
     const node = this.node;
     if (node.core.role !== 'leader') {
-      this.releaseAll();
-      this.leaderSince = null;
-      this.liveness.clear();
-      this.downSince.clear();
-      this.joinCache = null;
+      this.leave();
       this.status_ = { ...this.status_, leader: false };
       return;
     }
+    this.enterTerm();
     const now = this.now();
     this.leaderSince ??= now;
     const catalog = node.machine.catalog;
@@ -471,6 +555,7 @@ export class CoordinatorDriver {
       };
     }));
     for (const id of this.liveness.keys()) if (!registered.some((w) => w.id === id)) this.liveness.delete(id);
+    for (const id of this.removedAt.keys()) if (!registered.some((w) => w.id === id)) this.removedAt.delete(id);
     const joined = await this.joined(catalog, segments, workers);
     const { periodMs: _period, ...plannerConfig } = config;
     const p = this.busy(() => plan({
@@ -562,7 +647,13 @@ export class CoordinatorDriver {
       return join.joined();
     }
     this.busy(() => {
-      for (const id of touched) c.join.setHolders(id, catalog.assignments({ segmentId: id })[0]?.workerIds);
+      for (const id of touched) {
+        const holders = catalog.assignments({ segmentId: id })[0]?.workerIds;
+        // Removals committed by anyone (an operator, a proposal of ours that timed out yet
+        // committed) are noted here too, a cycle later at most (later is only more careful).
+        for (const w of c.join.holdersOf(id) ?? []) if (!holders?.includes(w)) this.noteRemoved(w, id);
+        c.join.setHolders(id, holders);
+      }
       c.join.setSegments(segments);
       c.join.setWorkers(workers);
     });
