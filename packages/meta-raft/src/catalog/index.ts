@@ -27,5 +27,6 @@ export {
   type TxnResponse,
 } from './results.js';
 export type { RecordWrite } from './writes.js';
+export { checkIntervals } from './kv.js';
 export { PREFIX as RECORD_PREFIX, KV_REVISION_KEY, latin1ToHex, hexToLatin1 } from './keys.js';
 export { coordinatorConfigSchema, COORDINATOR_CONFIG_KEY, type CoordinatorConfig } from './coordinator-config.js';

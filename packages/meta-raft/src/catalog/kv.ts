@@ -285,8 +285,11 @@ function encodeEntry(e: Entry): string {
   return JSON.stringify({ c: e.createRevision, m: e.modRevision, v: e.version, d: latin1ToHex(e.value) });
 }
 
-/** etcd's checkIntervals: within one branch no key is put twice, and no put falls in a deleted range. */
-function checkIntervals(ops: readonly KvRequestOp[]): string | null {
+/**
+ * etcd's checkIntervals: within one branch no key is put twice, and no put falls in a deleted
+ * range. The etcd gateway runs it before proposing too, so that such a txn takes no log entry.
+ */
+export function checkIntervals(ops: readonly KvRequestOp[]): string | null {
   const puts = new Set<string>();
   const deletes: [string, string | undefined][] = [];
   for (const op of ops) {

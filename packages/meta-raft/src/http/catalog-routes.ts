@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { DEFAULT_RULES_KEY, formatInstant, formatZodError, rulesSchema, workerInputSchema, workerStateSchema } from '@cairn/shared';
+import { canonicalJson, DEFAULT_RULES_KEY, formatInstant, formatZodError, jsonDepthMax, rulesSchema, workerInputSchema, workerStateSchema } from '@cairn/shared';
 import type { SegmentRecord } from '@cairn/shared';
-import { catalogCommandSchema } from '../catalog/index.js';
+import { catalogLimits } from '../catalog/index.js';
 import type { DatasourceSummary } from '../catalog/index.js';
-import { readCatalog, writeCatalog } from './context.js';
+import { checked, readCatalog, writeCatalog } from './context.js';
 import type { ServerDeps } from './context.js';
 import { ApiError } from './errors.js';
 
@@ -57,12 +57,38 @@ const workerSchema = z.object({
   version: z.string(), state: z.string(), registeredAt: z.string(),
 }).openapi('Worker');
 
-/** Validates a command at the edge, so nothing malformed reaches the log. */
-function checked(type: string, fields: Record<string, unknown>): Record<string, unknown> & { type: string } {
-  const command = { ...fields, type, at: Date.now() };
-  const parsed = catalogCommandSchema.safeParse(command);
-  if (!parsed.success) throw new ApiError('INVALID', formatZodError(parsed.error));
-  return command;
+/**
+ * The state machine refuses a segment schema nested deeper than `jsonDepthMax` or longer than
+ * `schemaCharsMax` as canonical JSON, but only at apply, after the publish has taken a log entry;
+ * and a schema nested some thousands deep overflowed the stack (JSON.stringify, proposing) before
+ * it got there: a 500. The same checks here, before proposing. The depth is checked first and
+ * without recursion, so that checking cannot overflow either; canonicalJson then recurses at most
+ * `jsonDepthMax` levels.
+ */
+function checkSchemas(segments: readonly Record<string, unknown>[]): void {
+  segments.forEach((segment, i) => {
+    const where = `segments[${i}].schema`;
+    if (deeperThan(segment['schema'], jsonDepthMax)) throw new ApiError('INVALID', `${where}: nested deeper than ${jsonDepthMax}`);
+    let chars: number;
+    try {
+      chars = canonicalJson(segment['schema'], where).length;
+    } catch (err) {
+      // A number JSON cannot carry: JSON.parse reads 1e999 as Infinity.
+      throw new ApiError('INVALID', (err as Error).message);
+    }
+    if (chars > catalogLimits.schemaCharsMax) throw new ApiError('INVALID', `${where} is ${chars} characters of JSON, more than ${catalogLimits.schemaCharsMax}`);
+  });
+}
+
+/** Whether something in `value` lies more than `max` levels below it (canonicalJson's rule), found with a stack of our own. */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return true;
+    if (typeof v === 'object' && v !== null) for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 export function segmentJson(s: SegmentRecord): z.infer<typeof segmentSchema> {
@@ -163,12 +189,15 @@ export function catalogRoutes(app: OpenAPIHono, deps: ServerDeps): void {
     responses: json(z.object({ ok: z.boolean(), replayed: z.boolean(), published: z.number(), unchanged: z.number() }), 'Published (or replayed)'),
   }), async (c) => {
     const b = c.req.valid('json');
-    return c.json((await writeCatalog(deps, checked('publishSegments', { ingestionId: b.ingestionId, segments: b.segments }))) as never, 200);
+    const command = checked('publishSegments', { ingestionId: b.ingestionId, segments: b.segments });
+    checkSchemas(b.segments);
+    return c.json((await writeCatalog(deps, command)) as never, 200);
   });
 
   app.openapi(createRoute({
     method: 'post', path: '/v1/segments/mark', summary: 'Mark segments used or unused, by interval or by ids (Druid markUsed/markUnused)',
-    request: body(z.object({ dataSource: z.string(), used: z.boolean(), interval: z.string().optional(), segmentIds: z.array(z.string()).optional() })),
+    // Strict: a misspelt field ("segmentIDs") was dropped here, and the request did something else.
+    request: body(z.strictObject({ dataSource: z.string(), used: z.boolean(), interval: z.string().optional(), segmentIds: z.array(z.string()).optional() })),
     responses: json(z.object({ ok: z.boolean(), changed: z.number() }), 'How many segments changed'),
   }), async (c) => c.json((await writeCatalog(deps, checked('markSegments', c.req.valid('json')))) as never, 200));
 
@@ -247,7 +276,8 @@ export function catalogRoutes(app: OpenAPIHono, deps: ServerDeps): void {
 
   app.openapi(createRoute({
     method: 'post', path: '/v1/assignments', summary: 'Add and remove assignments atomically (the coordinator\'s decisions)',
-    request: body(z.object({ changes: z.array(z.object({ segmentId: z.string(), add: z.array(z.string()).optional(), remove: z.array(z.string()).optional() })) })),
+    // Strict: a misspelt field ("adds") was dropped here, and the request returned 200 having done nothing.
+    request: body(z.strictObject({ changes: z.array(z.strictObject({ segmentId: z.string(), add: z.array(z.string()).optional(), remove: z.array(z.string()).optional() })) })),
     responses: json(z.object({ ok: z.boolean(), added: z.number(), removed: z.number() }), 'Applied'),
   }), async (c) => c.json((await writeCatalog(deps, checked('setAssignments', c.req.valid('json')))) as never, 200));
 }

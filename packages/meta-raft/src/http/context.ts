@@ -1,4 +1,6 @@
 import type { Context } from 'hono';
+import { formatZodError } from '@cairn/shared';
+import { catalogCommandSchema } from '../catalog/index.js';
 import type { Catalog, CommandResult } from '../catalog/index.js';
 import type { CatalogMachine } from '../node/catalog-machine.js';
 import type { CoordinatorDriver } from '../node/coordinator-driver.js';
@@ -32,6 +34,17 @@ export async function readCatalog(deps: ServerDeps, c: Context, stale = false): 
   }
   if (!stale && consistency !== 'stale') await deps.node.linearizableRead();
   return deps.node.machine.catalog;
+}
+
+/**
+ * Validates a command at the edge with the state machine's own schema, so nothing malformed
+ * reaches the log (a command refused only at apply has still taken a log entry on every member).
+ */
+export function checked(type: string, fields: Record<string, unknown>): Record<string, unknown> & { type: string } {
+  const command = { ...fields, type, at: Date.now() };
+  const parsed = catalogCommandSchema.safeParse(command);
+  if (!parsed.success) throw new ApiError('INVALID', formatZodError(parsed.error));
+  return command;
 }
 
 /** Proposes a catalog command and returns its successful result, or throws its error. */
