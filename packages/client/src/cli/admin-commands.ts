@@ -19,13 +19,24 @@ export const STATUS_USAGE = 'cairn status [--config cluster.json] [--json]';
 export async function statusCommand(argv: readonly string[]): Promise<number> {
   const { flags } = parseFlags(argv, { config: 'string', json: 'boolean' }, STATUS_USAGE);
   const client = connect(flags, STATUS_USAGE);
-  const [members, coordinator, workers] = await Promise.all([
-    client.metaStatus(),
-    client.coordinatorStatus().catch((err: Error) => ({ error: err.message })),
-    client.workers().catch(() => ({ workers: [] as unknown[] })),
-  ]);
+  // All three at once; the two catalog reads settle into values, so neither is left rejecting
+  // unhandled when the command ends early below.
+  const coordinatorAnswer = client.coordinatorStatus().catch((err: Error) => ({ error: err.message }));
+  const workersAnswer: Promise<{ workers: unknown[] } | { error: string }> = client.workers().catch((err: Error) => ({ error: err.message }));
+  const members = await client.metaStatus();
+  // No member answered: the group is down or the config points elsewhere. Tables of unreachable
+  // members and of no workers would pass for a cluster that merely has no workers, with exit 0.
+  // (The catalog reads still retrying are cut short by the exit.)
+  if (!members.some((m) => m.status)) {
+    throw new Error(`no member of the metadata group answered: ${members.map((m) => `${m.id} at ${m.url} (${m.error ?? 'no answer'})`).join(', ')}`);
+  }
+  const [coordinator, workers] = await Promise.all([coordinatorAnswer, workersAnswer]);
+  // Members answered but the workers could not be listed (no leader, no quorum): the status of
+  // what answered is still worth printing, but an empty workers table would claim there are none.
+  const workersFailed = 'error' in workers ? new Error(`cannot list the workers: ${workers.error}`) : null;
   if (flags['json']) {
-    json({ meta: members, coordinator, workers: workers.workers });
+    json({ meta: members, coordinator, workers: 'error' in workers ? { error: workers.error } : workers.workers });
+    if (workersFailed) throw workersFailed;
     return 0;
   }
   out('metadata group');
@@ -34,9 +45,10 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
     String(m.status?.['commitIndex'] ?? ''), String(m.status?.['appliedIndex'] ?? ''),
   ])));
   const c = coordinator as { stats?: { segments: number; unavailable: number; underReplicated: number; workers: { id: string; segments: number; loadQueue: number; health: string }[] }; workers?: { id: string; lastHeartbeatAgoMs: number | null; loaded: number; cacheBytes: number; queuedUnits: number }[]; error?: string; waiting?: string | null };
-  const registered = workers.workers as { id: string; url: string; tier: string; dc: string; state: string; capacityBytes: number }[];
   out('\nworkers');
-  out(formatTable(['worker', 'tier', 'dc', 'state', 'health', 'segments', 'loaded', 'queue', 'cache', 'capacity', 'url'], registered.map((w) => {
+  if ('error' in workers) out(`  cannot list the workers: ${workers.error}`);
+  const registered = ('error' in workers ? [] : workers.workers) as { id: string; url: string; tier: string; dc: string; state: string; capacityBytes: number }[];
+  if (!('error' in workers)) out(formatTable(['worker', 'tier', 'dc', 'state', 'health', 'segments', 'loaded', 'queue', 'cache', 'capacity', 'url'], registered.map((w) => {
     const live = c.workers?.find((x) => x.id === w.id);
     const plan = c.stats?.workers.find((x) => x.id === w.id);
     const health = live?.lastHeartbeatAgoMs === null || live === undefined ? 'no heartbeat' : live.lastHeartbeatAgoMs < 5000 ? 'up' : `silent ${Math.round(live.lastHeartbeatAgoMs / 1000)} s`;
@@ -45,6 +57,7 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
   out('\nsegments');
   if (c.stats) out(`  ${c.stats.segments} used, ${c.stats.unavailable} unavailable, ${c.stats.underReplicated} under-replicated`);
   else out(`  coordinator: ${c.error ?? c.waiting ?? 'no status yet'}`);
+  if (workersFailed) throw workersFailed;
   return 0;
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { ingestionIdSchema } from '@cairn/shared';
 import { loadClusterConfig } from '@cairn/shared/config';
 import { createDeepStorage } from '@cairn/shared/deep-storage';
 import { IngestError, runIngestion } from '../ingest/ingest.js';
@@ -15,6 +16,14 @@ export const INGEST_USAGE = 'cairn ingest --config cluster.json SPEC.json [--ing
 export async function ingestCommand(argv: readonly string[]): Promise<number> {
   const { flags, positional } = parseFlags(argv, { config: 'string', 'ingestion-id': 'string', json: 'boolean' }, INGEST_USAGE);
   if (positional.length !== 1) throw new CliError(`expected one spec file; usage: ${INGEST_USAGE}`);
+  // Checked here, with the schema the spec's own ingestionId and the catalog's publish use: the
+  // catalog refusing it would come only after the input was read and its segment files uploaded
+  // to deep storage, where nothing would ever reference them.
+  const ingestionId = flags['ingestion-id'];
+  if (typeof ingestionId === 'string') {
+    const checked = ingestionIdSchema.safeParse(ingestionId);
+    if (!checked.success) throw new CliError(`--ingestion-id ${JSON.stringify(ingestionId)}: ${checked.error.issues.map((i) => i.message).join('; ')}`);
+  }
   const specPath = resolve(positional[0]!);
   const config = loadClusterConfig(requireFlag(flags.config, '--config', INGEST_USAGE));
   let json: unknown;
@@ -35,7 +44,7 @@ export async function ingestCommand(argv: readonly string[]): Promise<number> {
       deepStorage: createDeepStorage(config.deepStorage),
       meta,
       progress: createProgress(process.stderr),
-      ...(typeof flags['ingestion-id'] === 'string' ? { ingestionId: flags['ingestion-id'] } : {}),
+      ...(typeof ingestionId === 'string' ? { ingestionId } : {}),
       // Fault injection for tests: die like a killed process after N uploads, before publishing.
       ...(crashAfter > 0 ? { onUploaded: (n: number) => n >= crashAfter && process.exit(137) } : {}),
     });
