@@ -80,6 +80,16 @@ async function main(): Promise<void> {
     },
   });
   const executor = new QueryExecutor(store, Date.now, Number(process.env['CAIRN_FAULT_UNIT_DELAY_MS'] ?? 0));
+  // Read at every scrape, not set by the heartbeat: current even while registration fails.
+  metrics.memoryBytes.set(memoryBytes);
+  metrics.watch({
+    segmentsLoaded: () => store.loadedIds().length,
+    segmentsAssigned: () => store.assignedCount,
+    loadQueue: () => store.queueLength,
+    cacheBytes: () => store.cacheBytes,
+    queuedUnits: () => executor.queuedUnits,
+    decodedBytes: () => store.decodedBytesHeld,
+  });
   let heartbeat: Heartbeat | null = null;
   const status = () => ({
     id,
@@ -112,8 +122,6 @@ async function main(): Promise<void> {
   const url = a['url'] ?? `http://${host}:${bound}`;
 
   const meta = new MetaClient(config.meta, config.auth.token);
-  metrics.memoryBytes.set(memoryBytes);
-  metrics.watchDecodedBytes(() => store.decodedBytesHeld);
   heartbeat = new Heartbeat(meta, {
     id, url, tier: a['tier'] ?? '_default_tier', dc: a['dc'] ?? 'dc1', capacityBytes, version: WORKER_VERSION,
   }, HEARTBEAT_MS, () => {
@@ -121,11 +129,6 @@ async function main(): Promise<void> {
     const counts = Object.fromEntries(executor.segmentQueries);
     executor.segmentQueries.clear();
     const lat = [...executor.latenciesMs].sort((x, y) => x - y);
-    metrics.segmentsLoaded.set(loaded.length);
-    metrics.segmentsAssigned.set(store.assignedCount);
-    metrics.loadQueue.set(store.queueLength);
-    metrics.cacheBytes.set(store.cacheBytes);
-    metrics.queuedUnits.set(executor.queuedUnits);
     return {
       loaded,
       loadQueue: store.queueLength,

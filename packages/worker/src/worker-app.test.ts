@@ -147,3 +147,67 @@ t.test('a segment source that throws fails that query only; the executor goes on
   t.same(ok.folded?.segmentIds, ['events_h0', 'events_h1'], 'the next query is answered');
   t.equal(accumulatorBytesHeld(), 0, 'the failed query gave its states back');
 });
+
+t.test('a body that is JSON but not an object ({query, segmentIds}) is a 400, not a 500', async (t) => {
+  const { app } = fixture(45);
+  for (const body of ['null', '[]', '7', '"x"']) {
+    const res = await app.request('/v1/segments/query', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    t.equal(res.status, 400, body);
+    t.match(((await res.json()) as any).errorMessage, /the body must be a JSON object/);
+  }
+});
+
+t.test('a request over the per-query bound on segment units is refused with a 400 naming the bound', async (t) => {
+  const { app } = fixture(46);
+  const { QUERY_UNITS_MAX } = await import('./query-executor.js');
+  const ids = Array.from({ length: QUERY_UNITS_MAX + 1 }, (_, i) => `events_x${i}`);
+  const res = await post(app, { query: GROUP_BY, segmentIds: ids });
+  t.equal(res.status, 400);
+  t.match(res.body, { error: 'Resource limit exceeded', errorMessage: new RegExp(`at most ${QUERY_UNITS_MAX} per query \\(queryUnitsMax\\)`) });
+  t.equal((await post(app, { query: GROUP_BY, segmentIds: ids.slice(0, QUERY_UNITS_MAX) })).status, 200, 'at the bound: answered');
+});
+
+t.test('an answer over responseBytesMax (here a merged one, checked as it is built) is a 400 naming the bound, not a 500', async (t) => {
+  const { segments } = fixture(47);
+  const executor = new QueryExecutor({ get: async (id) => segments.get(id) ?? null }, Date.now, 0, { responseBytesMax: 200 });
+  const app = workerApp({ id: 'w-test', executor, metrics: new WorkerMetrics(), status: () => ({}) });
+  const res = await post(app, { query: GROUP_BY, segmentIds: ['events_h0', 'events_h1', 'events_h2'], merge: true, dicts: true });
+  t.equal(res.status, 400);
+  t.match(res.body, { error: 'Resource limit exceeded', errorMessage: /more than 200 bytes \(responseBytesMax/ });
+  t.equal(accumulatorBytesHeld(), 0);
+});
+
+t.test('a client that disconnects cancels its query: the remaining units leave the queue', async (t) => {
+  const { serve } = await import('@hono/node-server');
+  const { request } = await import('node:http');
+  const { segments } = fixture(48);
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  // Every fetch waits for the gate: the first unit holds the loop, the others stay queued.
+  const executor = new QueryExecutor({ get: async (id) => opened.then(() => segments.get(id) ?? null) });
+  const app = workerApp({ id: 'w-test', executor, metrics: new WorkerMetrics(), status: () => ({}) });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  t.teardown(() => {
+    open();
+    (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+    server.close();
+  });
+  await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
+  const port = (server.address() as { port: number }).port;
+  const body = JSON.stringify({ query: GROUP_BY, segmentIds: ['events_h0', 'events_h1', 'events_h2', 'events_h3'] });
+  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/segments/query', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+  req.on('error', () => {});
+  req.end(body);
+  const until = async (cond: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return cond();
+  };
+  t.ok(await until(() => executor.queuedUnits === 3), 'the query is running, three units queued');
+  req.destroy();
+  t.ok(await until(() => executor.queuedUnits === 0), 'after the disconnect its units left the queue');
+  open();
+  // The gate open, the executor answers the next query (the cancelled one's unit ended quietly).
+  const res = await post(app, { query: GROUP_BY, segmentIds: ['events_h0'] });
+  t.equal(res.status, 200);
+});

@@ -1,22 +1,19 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+type WatchedGauge = 'segmentsLoaded' | 'segmentsAssigned' | 'loadQueue' | 'cacheBytes' | 'queuedUnits' | 'decodedBytes';
+
 /** A worker's Prometheus metrics, on a registry of its own. */
 export class WorkerMetrics {
   readonly registry = new Registry();
-  readonly segmentsLoaded = new Gauge({ name: 'cairn_worker_segments_loaded', help: 'Assigned segments in the local cache', registers: [this.registry] });
-  readonly segmentsAssigned = new Gauge({ name: 'cairn_worker_segments_assigned', help: 'Segments assigned to this worker', registers: [this.registry] });
-  readonly loadQueue = new Gauge({ name: 'cairn_worker_load_queue', help: 'Segments waiting to be fetched or being fetched', registers: [this.registry] });
-  readonly cacheBytes = new Gauge({ name: 'cairn_worker_cache_bytes', help: 'Bytes of segment files in the local cache', registers: [this.registry] });
-  readonly queuedUnits = new Gauge({ name: 'cairn_worker_query_units_queued', help: 'Per-segment query units waiting', registers: [this.registry] });
+  /** Where the gauges below are read, at each scrape (see `watch`): current even while heartbeats fail. */
+  private sources: Partial<Record<WatchedGauge, () => number>> = {};
+  readonly segmentsLoaded = this.watchedGauge('segmentsLoaded', 'cairn_worker_segments_loaded', 'Assigned segments in the local cache');
+  readonly segmentsAssigned = this.watchedGauge('segmentsAssigned', 'cairn_worker_segments_assigned', 'Segments assigned to this worker');
+  readonly loadQueue = this.watchedGauge('loadQueue', 'cairn_worker_load_queue', 'Segments waiting to be fetched or being fetched');
+  readonly cacheBytes = this.watchedGauge('cacheBytes', 'cairn_worker_cache_bytes', 'Bytes of segment files in the local cache');
+  readonly queuedUnits = this.watchedGauge('queuedUnits', 'cairn_worker_query_units_queued', 'Per-segment query units waiting');
   readonly memoryBytes = new Gauge({ name: 'cairn_worker_memory_bytes', help: 'The bound on decoded segments (--memory)', registers: [this.registry] });
-  /** Where the memory counted for decoded segments is read, at each scrape (see watchDecodedBytes). */
-  private decodedBytesSource: (() => number) | null = null;
-  private readonly decodedBytes = new Gauge({
-    name: 'cairn_worker_decoded_bytes', help: 'Memory counted for decoded segments (bounded by --memory)', registers: [this.registry],
-    collect: () => {
-      if (this.decodedBytesSource) this.decodedBytes.set(this.decodedBytesSource());
-    },
-  });
+  readonly decodedBytes = this.watchedGauge('decodedBytes', 'cairn_worker_decoded_bytes', 'Memory counted for decoded segments (bounded by --memory)');
   readonly decodes = new Counter({ name: 'cairn_worker_segment_decodes_total', help: 'Segment files decoded into memory (a steady climb under a steady query mix means --memory is too small)', registers: [this.registry] });
   readonly decodedEvictions = new Counter({ name: 'cairn_worker_decoded_evictions_total', help: 'Decoded segments dropped from memory to make room', registers: [this.registry] });
   readonly loads = new Counter({ name: 'cairn_worker_segment_loads_total', help: 'Segments fetched from deep storage', registers: [this.registry] });
@@ -32,9 +29,23 @@ export class WorkerMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The segment store's decoded bytes, read at every scrape (current even while heartbeats fail). */
-  watchDecodedBytes(source: () => number): void {
-    this.decodedBytesSource = source;
+  /**
+   * Gauges read from their sources at every scrape rather than set by the heartbeat: while
+   * registration or heartbeats fail they would otherwise stay stale, or 0.
+   */
+  watch(sources: Partial<Record<WatchedGauge, () => number>>): void {
+    this.sources = { ...this.sources, ...sources };
+  }
+
+  private watchedGauge(key: WatchedGauge, name: string, help: string): Gauge {
+    const sources = () => this.sources;
+    return new Gauge({
+      name, help, registers: [this.registry],
+      collect() {
+        const source = sources()[key];
+        if (source) this.set(source());
+      },
+    });
   }
 
   observeQuery(type: string, result: string, seconds: number, answered: number, missing: number): void {
