@@ -10,7 +10,6 @@ import { DEFAULT_LATENCY, LatencyTracker } from './query/latency.js';
 import type { LatencyOptions } from './query/latency.js';
 import { TimelineView } from './query/timeline-view.js';
 import type { ServedSegment } from './query/timeline-view.js';
-import { cancelOn } from './query/worker-http.js';
 
 export interface CairnClientOptions {
   /** The metadata group: member URLs (ids are derived), or members as the cluster file lists them. */
@@ -57,7 +56,7 @@ export class CairnClient {
   readonly timeline: TimelineView;
   readonly latency: LatencyTracker;
   readonly fanout: FanOut;
-  private readonly running = new Map<string, { ac: AbortController; subs: Map<string, string> }>();
+  private readonly running = new Map<string, AbortController>();
 
   constructor(o: CairnClientOptions) {
     const members = o.members ?? (o.metaUrls ?? []).map((url, i) => ({ id: `meta${i}`, url: url.replace(/\/$/, '') }));
@@ -88,29 +87,25 @@ export class CairnClient {
     const queryId = q.context.queryId ?? randomUUID();
     const rawObj = { ...(raw as Record<string, unknown>) };
     const ac = new AbortController();
-    const entry = { ac, subs: new Map<string, string>() };
     if (this.running.has(queryId)) throw new QueryError('INVALID_QUERY', `queryId ${queryId} is already running`);
-    this.running.set(queryId, entry);
+    this.running.set(queryId, ac);
     const timeout = q.context.timeout ?? 0;
     const started = Date.now();
     const timer = timeout > 0 ? setTimeout(() => ac.abort(new QueryError('QUERY_TIMEOUT', `query ${queryId} timed out after ${timeout} ms`)), timeout) : null;
     try {
-      let segments = await this.timeline.segments(q.dataSource, q.intervals);
+      // The fan-out aborts its requests and cancels them on their workers when `ac` aborts.
       const ctx = {
         queryId,
         signal: ac.signal,
         timeoutMs: () => (timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0),
-        track: (url: string, sub: string) => {
-          entry.subs.set(sub, url);
-          return () => entry.subs.delete(sub);
-        },
       };
+      let segments = await untilAborted(this.timeline.segments(q.dataSource, q.intervals), ac.signal);
       let { partials, unresolved } = await this.fanout.collect(q, rawObj, segments, ctx);
       if (unresolved.length > 0 && !ac.signal.aborted) {
         // Assignments may have moved: look again, once, before giving up on them.
         this.timeline.invalidate(q.dataSource);
         const ids = new Set(unresolved.map((s) => s.id));
-        segments = (await this.timeline.segments(q.dataSource, q.intervals)).filter((s) => ids.has(s.id));
+        segments = (await untilAborted(this.timeline.segments(q.dataSource, q.intervals), ac.signal)).filter((s) => ids.has(s.id));
         const again = await this.fanout.collect(q, rawObj, segments, ctx);
         partials = [...partials, ...again.partials];
         unresolved = [...unresolved.filter((s) => !segments.some((x) => x.id === s.id)), ...again.unresolved];
@@ -127,23 +122,16 @@ export class CairnClient {
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
-      this.cancelSubs(entry);
       this.running.delete(queryId);
     }
   }
 
   /** Cancels a running query: its requests are aborted and every worker told to drop its work. */
   cancel(queryId: string): boolean {
-    const entry = this.running.get(queryId);
-    if (!entry) return false;
-    entry.ac.abort(new QueryError('QUERY_CANCELLED', `query ${queryId} was cancelled`));
-    this.cancelSubs(entry);
+    const ac = this.running.get(queryId);
+    if (!ac) return false;
+    ac.abort(new QueryError('QUERY_CANCELLED', `query ${queryId} was cancelled`));
     return true;
-  }
-
-  private cancelSubs(entry: { subs: Map<string, string> }): void {
-    for (const [sub, url] of entry.subs) cancelOn(url, sub);
-    entry.subs.clear();
   }
 
   // ---------------------------------------------------------------- admin
@@ -198,9 +186,9 @@ export class CairnClient {
   }
 }
 
-/** The intervals of the segments left out, merged where they touch (ISO `start/end`). */
+/** The intervals of the segments left out (their visible stretches), merged where they touch (ISO `start/end`). */
 function uncovered(segments: readonly ServedSegment[]): string[] {
-  const spans = segments.map((s) => [s.start, s.end] as const).sort((a, b) => a[0] - b[0]);
+  const spans = segments.flatMap((s) => (s.visible ?? [s]).map((v) => [v.start, v.end] as const)).sort((a, b) => a[0] - b[0]);
   const out: [number, number][] = [];
   for (const [s, e] of spans) {
     const last = out[out.length - 1];
@@ -208,4 +196,21 @@ function uncovered(segments: readonly ServedSegment[]): string[] {
     else out.push([s, e]);
   }
   return out.map(([s, e]) => `${formatInstant(s)}/${formatInstant(e)}`);
+}
+
+/**
+ * `p`, or `signal`'s reason as soon as it aborts. The work behind `p` goes on (a timeline fetch
+ * serves other queries too); only this caller stops waiting for it.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      p.catch(() => {}); // its failure is no longer this caller's
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -17,6 +17,12 @@ export class MetaError extends Error {
 
 /** Retryable: nothing happened (no leader yet, leadership moved, overloaded) or the member is unreachable. */
 const RETRYABLE_CODES = new Set(['NO_LEADER', 'NOT_LEADER', 'NOT_COMMITTED', 'OVERLOADED', 'STOPPED']);
+/**
+ * Retryable for idempotent requests only: the outcome is unknown. TIMEOUT means the write may
+ * still commit; a 502/503/504 without the group's error code came from something in between (a
+ * proxy, a load balancer) and says nothing about whether the request reached the group.
+ */
+const OUTCOME_UNKNOWN_CODES = new Set(['TIMEOUT', 'HTTP_502', 'HTTP_503', 'HTTP_504']);
 const ATTEMPTS_MAX = 12;
 const BACKOFF_MS_MAX = 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -60,7 +66,8 @@ export class MetaClient {
           signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
         const text = await res.text();
-        const json = text ? (JSON.parse(text) as unknown) : null;
+        // An error page from a proxy is not JSON: its status still tells what happened.
+        const json = text ? (res.ok ? (JSON.parse(text) as unknown) : parseOrNull(text)) : null;
         if (res.ok) {
           if (method !== 'GET') this.leader = res.headers.get('x-cairn-forwarded-by') ?? member.id;
           return json as T;
@@ -68,7 +75,8 @@ export class MetaClient {
         const err = (json as { error?: { code?: string; message?: string; leader?: string } } | null)?.error;
         const code = err?.code ?? `HTTP_${res.status}`;
         const error = new MetaError(res.status, code, err?.message ?? `HTTP ${res.status} from ${member.url}${path}`);
-        if (!RETRYABLE_CODES.has(code)) throw error;
+        if (OUTCOME_UNKNOWN_CODES.has(code) && !idempotent) throw new MetaError(error.status, code, `${error.message}; its outcome is unknown`);
+        if (!RETRYABLE_CODES.has(code) && !OUTCOME_UNKNOWN_CODES.has(code)) throw error;
         this.leader = err?.leader && this.members.some((m) => m.id === err.leader) ? err.leader : null;
         lastError = error;
       } catch (err) {
@@ -119,5 +127,13 @@ export class MetaClient {
     const leader = this.leader ? this.members.find((m) => m.id === this.leader) : undefined;
     if (leader) return leader;
     return this.members[attempt % this.members.length]!;
+  }
+}
+
+function parseOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
   }
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { arrayColumns, isOvershadowed, overshadowedFlags, overshadowedIds, visibleSegments, type TimelineSegment } from './timeline.js';
+import { arrayColumns, isOvershadowed, overshadowedFlags, overshadowedIds, visibleParts, visibleSegments, type TimelineSegment } from './timeline.js';
 
 /** A tiny seeded generator (mulberry32), so that every run is replayable from the printed seed. */
 function prng(seed: number): (n: number) => number {
@@ -117,6 +117,85 @@ t.test('agrees with the instant-by-instant definition on random timelines', asyn
     const want = [...naiveOvershadowed(segments)].sort();
     if (JSON.stringify(got) !== JSON.stringify(want)) {
       t.fail(`round ${round}: got ${got} want ${want}: ${JSON.stringify(segments)}`);
+      return;
+    }
+  }
+  t.pass('1500 random timelines');
+});
+
+/** visibleParts by the definition: the instants of each segment no complete higher group covers, as runs. */
+function naiveVisibleParts(segments: readonly TimelineSegment[]): { start: number; end: number }[][] {
+  const complete = (s: TimelineSegment): boolean => {
+    const group = segments.filter((x) => x.used && x.start === s.start && x.end === s.end && x.version === s.version && x.dataSource === s.dataSource);
+    const required = Math.max(0, ...group.map((x) => x.partitions));
+    return required > 0 && new Set(group.filter((x) => x.partition < required).map((x) => x.partition)).size === required;
+  };
+  return segments.map((s) => {
+    const parts: { start: number; end: number }[] = [];
+    if (!s.used) return parts;
+    for (let x = s.start; x < s.end; x++) {
+      const covered = segments.some((o) => o.dataSource === s.dataSource && o.version > s.version && o.start <= x && x < o.end && complete(o));
+      if (covered) continue;
+      const last = parts[parts.length - 1];
+      if (last && last.end === x) last.end = x + 1;
+      else parts.push({ start: x, end: x + 1 });
+    }
+    return parts;
+  });
+}
+
+t.test('visibleParts: what a query reads of each segment', async (t) => {
+  const iv = (start: number, end: number) => ({ start, end });
+  const day = seg(0, 24, 'v1');
+  const hour = seg(3, 4, 'v2');
+  t.same(visibleParts([day, hour]), [[iv(0, 3), iv(4, 24)], [iv(3, 4)]], 'nested: the day loses the newer hour');
+  t.same(visibleParts([day, seg(20, 30, 'v2')])[0], [iv(0, 20)], 'overlapping its end');
+  t.same(visibleParts([day, seg(-5, 2, 'v2')])[0], [iv(2, 24)], 'overlapping its start');
+  t.same(visibleParts([day, seg(2, 4, 'v2'), seg(3, 6, 'v3'), seg(10, 12, 'v4')])[0], [iv(0, 2), iv(6, 10), iv(12, 24)], 'several newer versions');
+  const parts = visibleParts([seg(2, 4, 'v2'), seg(3, 6, 'v3'), day]);
+  t.same(parts[0], [iv(2, 3)], 'a newer version is clipped by a newer one still');
+  t.same(parts[1], [iv(3, 6)]);
+  t.same(visibleParts([day, seg(0, 12, 'v2'), seg(12, 24, 'v3')])[0], [], 'full cover: not visible at all');
+  t.same(visibleParts([day, seg(0, 24, 'v2')])[0], [], 'full cover by one segment');
+  t.same(visibleParts([day, seg(3, 4, 'v2', 0, 2)])[0], [iv(0, 24)], 'an incomplete newer group covers nothing');
+  t.same(visibleParts([day, seg(3, 4, 'v2', 0, 2), seg(3, 4, 'v2', 1, 2)])[0], [iv(0, 3), iv(4, 24)], 'until it is complete');
+  t.same(visibleParts([day, seg(3, 4, 'v2', 0, 1, false)])[0], [iv(0, 24)], 'an unused newer segment covers nothing');
+  t.same(visibleParts([{ ...day, used: false }, hour])[0], [], 'an unused segment is not read');
+  t.same(visibleParts([day, seg(3, 4, 'v0')])[0], [iv(0, 24)], 'an older version covers nothing');
+  t.same(visibleParts([{ ...day, dataSource: 'a' }, { ...hour, dataSource: 'b' }])[0], [iv(0, 24)], 'datasources are kept apart');
+  const p0 = seg(0, 24, 'v1', 0, 2);
+  const p1 = seg(0, 24, 'v1', 1, 2);
+  t.same(visibleParts([p0, p1, hour]).slice(0, 2), [[iv(0, 3), iv(4, 24)], [iv(0, 3), iv(4, 24)]], 'every partition of a group alike');
+});
+
+t.test('visibleParts agrees with the instant-by-instant definition on random timelines', async (t) => {
+  const seed = 20250117;
+  t.comment(`seed ${seed}`);
+  const rnd = prng(seed);
+  for (let round = 0; round < 1500; round++) {
+    const segments: TimelineSegment[] = [];
+    const count = 1 + rnd(14);
+    for (let i = 0; i < count; i++) {
+      const start = rnd(12);
+      const end = start + 1 + rnd(6);
+      const partitions = 1 + rnd(3);
+      const version = `v${rnd(4)}`;
+      const partition = rnd(partitions + 1) % partitions;
+      const dataSource = rnd(5) === 0 ? 'b' : 'a';
+      if (segments.some((s) => s.dataSource === dataSource && s.start === start && s.end === end && s.version === version && s.partition === partition)) continue;
+      segments.push({ ...seg(start, end, version, partition, partitions, rnd(6) !== 0), dataSource });
+    }
+    const got = JSON.stringify(visibleParts(segments));
+    const want = JSON.stringify(naiveVisibleParts(segments));
+    if (got !== want) {
+      t.fail(`round ${round}: got ${got} want ${want}: ${JSON.stringify(segments)}`);
+      return;
+    }
+    // Consistent with visibleSegments: visible exactly when some part is.
+    const visible = new Set(visibleSegments(segments).map((s) => s.id));
+    const parts = visibleParts(segments);
+    if (segments.some((s, i) => visible.has(s.id) !== parts[i]!.length > 0)) {
+      t.fail(`round ${round}: visibleParts and visibleSegments disagree: ${JSON.stringify(segments)}`);
       return;
     }
   }

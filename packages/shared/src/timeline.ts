@@ -1,3 +1,5 @@
+import type { Interval } from './time.js';
+
 /**
  * Druid's versioned timeline: which segments a query should read.
  *
@@ -70,11 +72,32 @@ export function overshadowedFlags(columns: TimelineColumns, rows: ArrayLike<numb
   const n = rows.length;
   const flags = new Uint8Array(n);
   if (n < 2) return flags;
+  const g = groupsOf(columns, rows);
+  if (g === null) return flags; // one version: nothing can be strictly higher
+  const groupOvershadowed = overshadowedGroups(g);
+  for (let k = 0; k < n; k++) flags[k] = groupOvershadowed[g.groupOf[k]!]!;
+  return flags;
+}
 
+/** The (start, end, version) groups of `rows`, with their completeness and version ranks. */
+interface Groups {
+  /** Per row position: its group. */
+  readonly groupOf: Int32Array;
+  readonly gStart: number[];
+  readonly gEnd: number[];
+  readonly gRank: number[];
+  readonly gComplete: boolean[];
+  /** Distinct versions. */
+  readonly ranks: number;
+}
+
+/** Groups `rows` (null when they all share one version, so that nothing overshadows anything). */
+function groupsOf(columns: TimelineColumns, rows: ArrayLike<number>): Groups | null {
+  const n = rows.length;
   // Version ranks: lexicographic order of the distinct versions.
   const rankOf = new Map<string, number>();
   for (let k = 0; k < n; k++) rankOf.set(columns.version(rows[k]!), 0);
-  if (rankOf.size === 1) return flags; // one version: nothing can be strictly higher
+  if (rankOf.size <= 1) return null;
   const distinct = [...rankOf.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   distinct.forEach((v, i) => rankOf.set(v, i));
 
@@ -129,10 +152,7 @@ export function overshadowedFlags(columns: TimelineColumns, rows: ArrayLike<numb
     for (let x = i; x < j; x++) groupOf[order[x]!] = g;
     i = j;
   }
-
-  const groupOvershadowed = overshadowedGroups(gStart, gEnd, gRank, gComplete, distinct.length);
-  for (let k = 0; k < n; k++) flags[k] = groupOvershadowed[groupOf[k]!]!;
-  return flags;
+  return { groupOf, gStart, gEnd, gRank, gComplete, ranks: distinct.length };
 }
 
 /**
@@ -198,10 +218,19 @@ function startRanks(start: Float64Array): Int32Array {
   return ranks;
 }
 
-/** Per group: whether complete groups of strictly higher rank cover its whole interval. */
-function overshadowedGroups(gStart: number[], gEnd: number[], gRank: number[], gComplete: boolean[], ranks: number): Uint8Array {
+/**
+ * The distinct group boundaries, each elementary slot between two of them painted with the
+ * highest rank of a complete group covering it (-1: none), and each group's slots [lo, hi).
+ */
+interface Paint {
+  readonly bounds: Float64Array;
+  readonly paint: Int32Array;
+  readonly gLo: Int32Array;
+  readonly gHi: Int32Array;
+}
+
+function paintSlots({ gStart, gEnd, gRank, gComplete, ranks }: Groups): Paint {
   const groups = gStart.length;
-  const out = new Uint8Array(groups);
 
   // Elementary slots between consecutive distinct boundaries.
   const all = new Float64Array(groups * 2);
@@ -256,6 +285,15 @@ function overshadowedGroups(gStart: number[], gEnd: number[], gRank: number[], g
       next[s] = s + 1;
     }
   }
+  return { bounds, paint, gLo, gHi };
+}
+
+/** Per group: whether complete groups of strictly higher rank cover its whole interval. */
+function overshadowedGroups(groups: Groups): Uint8Array {
+  const { paint, gLo, gHi } = paintSlots(groups);
+  const gRank = groups.gRank;
+  const out = new Uint8Array(gRank.length);
+  const slots = paint.length;
 
   // Min segment tree over the paint: a group is overshadowed iff the lowest paint over its
   // slots is above its own rank.
@@ -272,7 +310,7 @@ function overshadowedGroups(gStart: number[], gEnd: number[], gRank: number[], g
     }
     return m;
   };
-  for (let g = 0; g < groups; g++) {
+  for (let g = 0; g < gRank.length; g++) {
     const lo = gLo[g]!;
     const hi = gHi[g]!;
     if (lo >= hi) continue; // an empty interval: nothing to cover
@@ -345,4 +383,43 @@ export function visibleSegments<T extends TimelineSegment>(segments: readonly T[
 export function isOvershadowed(segment: TimelineSegment, segments: readonly TimelineSegment[]): boolean {
   const flags = flagsOf([...segments, segment]);
   return flags[segments.length] === 1;
+}
+
+/**
+ * Per segment (in input order), the stretches of its interval that no complete group of a
+ * strictly higher version covers: what a query should read of it. A segment only partly covered
+ * stays visible, but its covered stretch belongs to the newer version: reading it whole would
+ * count that stretch twice (a v1 day segment with a v2 hour inside it is read for the other 23
+ * hours only; Druid's timeline clips it the same way). Sorted, disjoint, touching stretches
+ * merged; the whole interval when nothing newer covers any of it; [] when the segment is unused
+ * or fully overshadowed. Datasources are kept apart.
+ * @example visibleParts([v1Day, v2Hour3]) // [[{start: day, end: h3}, {start: h4, end: day + 24 h}], [{start: h3, end: h4}]]
+ */
+export function visibleParts(segments: readonly TimelineSegment[]): Interval[][] {
+  const out: Interval[][] = segments.map((s) => (s.used && s.end > s.start ? [{ start: s.start, end: s.end }] : []));
+  const columns = columnsOf(segments);
+  for (const rows of byDataSource(segments)) {
+    const g = rows.length < 2 ? null : groupsOf(columns, rows);
+    if (g === null) continue; // one version: nothing is covered by a newer one
+    const { bounds, paint, gLo, gHi } = paintSlots(g);
+    const partsOf = new Map<number, Interval[]>(); // per group: the partitions of a group share them
+    rows.forEach((r, k) => {
+      if (out[r]!.length === 0) return;
+      const group = g.groupOf[k]!;
+      let parts = partsOf.get(group);
+      if (parts === undefined) {
+        parts = [];
+        const rank = g.gRank[group]!;
+        for (let s = gLo[group]!; s < gHi[group]!; s++) {
+          if (paint[s]! > rank) continue; // a newer complete version covers this slot
+          const last = parts[parts.length - 1];
+          if (last !== undefined && last.end === bounds[s]!) parts[parts.length - 1] = { start: last.start, end: bounds[s + 1]! };
+          else parts.push({ start: bounds[s]!, end: bounds[s + 1]! });
+        }
+        partsOf.set(group, parts);
+      }
+      out[r] = parts;
+    });
+  }
+  return out;
 }

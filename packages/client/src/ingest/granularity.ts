@@ -20,6 +20,27 @@ const FIXED_MS: Partial<Record<Granularity, number>> = {
   day: MS_PER_DAY,
 };
 
+/** Calendar granularities, finest first: each one's buckets are made of whole buckets of the ones before it (a week is not made of months, so it stands apart). */
+const CALENDAR_ORDER: readonly Granularity[] = ['month', 'quarter', 'year'];
+
+/**
+ * Whether every bucket of `inner` lies within one bucket of `outer`: what a queryGranularity
+ * must be to a segmentGranularity, since a row goes into the segment of its truncated time. An
+ * hour within a day, a day within a week, a month within a year do; a day does not within an
+ * hour (coarser), nor a week within a month (a week can straddle two).
+ */
+export function nestsWithin(inner: Granularity, outer: Granularity): boolean {
+  if (inner === 'none' || outer === 'all') return true;
+  if (inner === 'all') return false;
+  const innerMs = FIXED_MS[inner];
+  const outerMs = FIXED_MS[outer];
+  // Fixed buckets all start at the epoch, and every calendar bucket starts at midnight UTC.
+  if (innerMs !== undefined) return outerMs === undefined ? MS_PER_DAY % innerMs === 0 : outerMs % innerMs === 0;
+  if (outerMs !== undefined) return false; // a week, month, ... within at most a day: never
+  if (inner === 'week' || outer === 'week') return inner === outer;
+  return CALENDAR_ORDER.indexOf(inner) <= CALENDAR_ORDER.indexOf(outer);
+}
+
 /** The start of the bucket holding `ms`. `none` keeps the millisecond; `all` is one bucket. */
 export function truncate(ms: number, g: Granularity): number {
   const fixed = FIXED_MS[g];

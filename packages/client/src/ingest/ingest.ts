@@ -42,6 +42,7 @@ export interface ParseError {
 
 export interface IngestReport {
   readonly ingestionId: string;
+  /** The version of the segments published under the ingestion id: on a replay, the earlier run's. */
   readonly version: string;
   readonly rowsRead: number;
   readonly rowsRejected: number;
@@ -178,11 +179,13 @@ export async function runIngestion(o: IngestOptions): Promise<IngestReport> {
   const result = await o.meta.request<{ ok: true; replayed: boolean; published: number }>(
     'POST', '/v1/segments/publish', { ingestionId, segments: published }, { idempotent: true },
   );
+  // A replay published nothing: what stands is the earlier run's segments, of its version.
+  const publishedVersion = result.replayed ? await versionPublishedBy(o.meta, spec.dataSource, ingestionId, published) : version;
   state.phase = 'done';
   o.progress.finish(state);
   return {
     ingestionId,
-    version,
+    version: publishedVersion,
     rowsRead: state.rows,
     rowsRejected: rejected,
     rowsStored: builder.stats.rowsStored,
@@ -194,6 +197,24 @@ export async function runIngestion(o: IngestOptions): Promise<IngestReport> {
     replayed: result.replayed,
     elapsedMs: now() - started,
   };
+}
+
+/**
+ * The version of the segments an earlier run published under `ingestionId`: looked up where this
+ * run's segments lie (a rerun of the same job builds the same intervals), else over the whole
+ * datasource (the id was reused for other data). Unused and overshadowed segments count: they
+ * are still what that run published.
+ */
+async function versionPublishedBy(meta: MetaClient, dataSource: string, ingestionId: string, built: readonly Record<string, unknown>[]): Promise<string> {
+  const start = Math.min(...built.map((s) => s['start'] as number));
+  const end = Math.max(...built.map((s) => s['end'] as number));
+  const base = `/v1/segments?dataSource=${encodeURIComponent(dataSource)}&includeUnused=true&includeOvershadowed=true`;
+  for (const path of [`${base}&interval=${encodeURIComponent(`${formatInstant(start)}/${formatInstant(end)}`)}`, base]) {
+    const { segments } = await meta.get<{ segments: { version: string; ingestionId: string }[] }>(path);
+    const mine = segments.find((s) => s.ingestionId === ingestionId);
+    if (mine) return mine.version;
+  }
+  throw new IngestError(`ingestion ${ingestionId} was published before (nothing changed), but no segment of it was found in datasource ${dataSource}: it was published to another datasource`);
 }
 
 /** The first `limit` records of a batch (rows, columns and undecodable lines in line order). */

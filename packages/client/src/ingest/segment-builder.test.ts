@@ -1,4 +1,5 @@
 import t from 'tap';
+import { bucketEnd, GRANULARITIES, nestsWithin, truncate } from './granularity.js';
 import { SegmentBuilder } from './segment-builder.js';
 import { parseIngestionSpec, SpecError } from './spec.js';
 
@@ -64,4 +65,37 @@ t.test('specs are validated with messages naming the field', async (t) => {
   t.throws(() => parseIngestionSpec({ ...base, metrics: [{ type: 'doubleSum', name: 'v' }] }), /metrics\[0\]\.fieldName: fieldName is required/);
   t.throws(() => parseIngestionSpec({ ...base, colour: 'blue' }), /colour/);
   t.throws(() => parseIngestionSpec({ ...base, dimensions: ['a', 'a'] }), /named twice/);
+});
+
+t.test('a queryGranularity that does not nest within the segmentGranularity is refused, naming both', async (t) => {
+  const both = /queryGranularity "(week|day)" does not fit segmentGranularity "(month|hour)": queryGranularity must be no coarser than segmentGranularity and every queryGranularity bucket must lie within one segmentGranularity bucket/;
+  // Weeks straddle months: the week of 2024-12-30 would put January rows into a December segment.
+  t.throws(() => parseIngestionSpec({ ...base, segmentGranularity: 'month', queryGranularity: 'week' }), both);
+  // Coarser: a day's rows would all go into its 00:00 hour.
+  t.throws(() => parseIngestionSpec({ ...base, segmentGranularity: 'hour', queryGranularity: 'day' }), both);
+  t.throws(() => parseIngestionSpec({ ...base, segmentGranularity: 'day', queryGranularity: 'all' }), SpecError);
+  for (const [segmentGranularity, queryGranularity] of [['hour', 'minute'], ['day', 'six_hour'], ['week', 'day'], ['month', 'day'], ['year', 'quarter'], ['week', 'week'], ['all', 'month'], ['hour', 'none']]) {
+    t.doesNotThrow(() => parseIngestionSpec({ ...base, segmentGranularity, queryGranularity }), `${queryGranularity} within ${segmentGranularity}`);
+  }
+});
+
+t.test('nestsWithin agrees with the buckets themselves', async (t) => {
+  // Bucket by bucket: `inner` nests within `outer` iff no inner bucket starting in these years
+  // (leap years, weeks across month and year ends) leaves the outer bucket it starts in.
+  const DAY = 24 * HOUR;
+  const from = Date.parse('2023-12-01T00:00:00Z');
+  const to = Date.parse('2025-02-01T00:00:00Z');
+  for (const inner of GRANULARITIES) {
+    for (const outer of GRANULARITIES.filter((g) => g !== 'none')) {
+      let nests = true;
+      const step = inner === 'none' || inner === 'second' || inner === 'minute' ? 7 * 60_000 + 1 : 15 * 60_000;
+      for (let ms = from; ms < to && nests; ms += inner === 'all' ? DAY : step) {
+        const start = truncate(ms, inner);
+        const end = bucketEnd(start, inner);
+        const home = truncate(start, outer);
+        if (end > bucketEnd(home, outer) || ms < home) nests = false;
+      }
+      t.equal(nestsWithin(inner, outer), nests, `${inner} within ${outer}`);
+    }
+  }
 });

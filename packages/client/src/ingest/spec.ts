@@ -1,6 +1,6 @@
 import { datasourceNameSchema, formatZodError, ingestionIdSchema, versionSchema } from '@cairn/shared';
 import { z } from 'zod';
-import { GRANULARITIES } from './granularity.js';
+import { GRANULARITIES, nestsWithin } from './granularity.js';
 
 /**
  * A batch ingestion job, in the spirit of Druid's ingestion spec but flat:
@@ -61,6 +61,16 @@ export const ingestionSpecSchema = z.strictObject({
   }
   if (spec.input.files.includes('-') && spec.input.files.length > 1) {
     ctx.addIssue({ code: 'custom', path: ['input', 'files'], message: '"-" (standard input) cannot be combined with files' });
+  }
+  // A row goes into the segment of its truncated time: a query bucket straddling segments, or
+  // coarser than them, would put rows into a segment that does not cover them (Druid refuses too).
+  if (!nestsWithin(spec.queryGranularity, spec.segmentGranularity)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['queryGranularity'],
+      message: `queryGranularity ${JSON.stringify(spec.queryGranularity)} does not fit segmentGranularity ${JSON.stringify(spec.segmentGranularity)}: ` +
+        'queryGranularity must be no coarser than segmentGranularity and every queryGranularity bucket must lie within one segmentGranularity bucket',
+    });
   }
   if (spec.input.files.includes('-') && spec.input.format === 'parquet') {
     ctx.addIssue({ code: 'custom', path: ['input', 'format'], message: 'parquet cannot be read from standard input' });

@@ -1,8 +1,16 @@
-import type { PartialResult, Query } from '@cairn/shared';
+import { formatInterval, QueryError } from '@cairn/shared';
+import type { Interval, PartialResult, Query } from '@cairn/shared';
 import type { LatencyTracker } from './latency.js';
 import type { ServedSegment, TimelineView } from './timeline-view.js';
-import { cancelOn, postJson, WorkerError } from './worker-http.js';
+import { cancelOn, postJson, refusalError, WorkerError } from './worker-http.js';
 import type { SegmentsAnswer } from './worker-http.js';
+
+/**
+ * Segments asked of one worker in one request at most: workers queue at most 20,000 units per
+ * query (queryUnitsMax) so that one query cannot fill their queue; a worker holding more of a
+ * query's segments gets several requests, which its queue serves in turn with other queries'.
+ */
+export const SEGMENTS_PER_REQUEST_MAX = 10_000;
 
 export interface FanOutOptions {
   /** Requests to workers in flight at once for one query. */
@@ -43,17 +51,50 @@ export interface FanOutStats {
 
 interface SegmentState {
   readonly seg: ServedSegment;
+  /**
+   * The intervals this segment is asked for when newer versions cover part of it: the query's
+   * intervals clipped to its visible stretches (workers read only rows within a request's
+   * intervals). Null: the query's own. Requests group segments of equal `intervals` only.
+   */
+  readonly intervals: readonly string[] | null;
   readonly tried: Set<string>;
   done: boolean;
+  /** A worker refused it (4xx): the query's error if no other replica answers. */
+  refusal: QueryError | null;
 }
 
 export interface CollectContext {
   readonly queryId: string;
+  /** Aborted when the query times out or is cancelled: requests in flight are aborted and cancelled on their workers. */
   readonly signal: AbortSignal;
   /** Remaining time budget passed to workers (ms), or 0 for none. */
   readonly timeoutMs: () => number;
-  /** Each sub-request registered here so `cancel(queryId)` can reach its worker. */
-  readonly track: (workerUrl: string, subQueryId: string) => () => void;
+}
+
+/** A request to a worker, from launch until it settles. */
+interface Request {
+  readonly worker: string;
+  readonly url: string;
+  readonly subId: string;
+  readonly ac: AbortController;
+  readonly started: number;
+  settled: boolean;
+  /** Never rejects: failures are recorded on the segments. */
+  readonly promise: Promise<void>;
+}
+
+/** One collect: what its requests share. */
+interface Run {
+  readonly ctx: CollectContext;
+  /** Aborted when the query is over: the caller aborted it, or it failed. */
+  readonly stop: AbortSignal;
+  /** Resolves once `stop` is aborted (one listener for the whole collect). */
+  readonly stopped: Promise<void>;
+  /** Requests in flight: aborted and cancelled on their workers when the query stops. */
+  readonly inflight: Set<Request>;
+  /** Fails the query with `err` (the first failure wins) and stops it. */
+  readonly fail: (err: QueryError) => void;
+  readonly accept: (from: string, answer: SegmentsAnswer, hedge: boolean) => void;
 }
 
 /**
@@ -64,7 +105,10 @@ export interface CollectContext {
  * hedged: its segments go to other replicas too, within a budget of extra requests (a late request
  * to a worker on probation may borrow from it), and whichever answers first wins; the loser is
  * aborted and cancelled on its worker. Segments a worker lacks, and requests that fail, are
- * retried on other replicas for a bounded number of rounds.
+ * retried on other replicas for a bounded number of rounds. A segment that newer versions partly
+ * cover is asked for its visible stretches only, in a request of its own kind (see `intervals`).
+ * Once the query is aborted or has failed, nothing more is sent, and every request in flight is
+ * aborted and cancelled on its worker.
  */
 export class FanOut {
   private hedgeTokens: number;
@@ -79,9 +123,23 @@ export class FanOut {
     this.hedgeTokens = o.hedgeBudgetBurst;
   }
 
-  /** Partial results for every segment some replica answered; `unresolved` lists the rest. */
+  /**
+   * Partial results for every segment some replica answered; `unresolved` lists the rest. Throws
+   * the query's abort reason when `ctx.signal` aborts, and a worker's error when every replica of
+   * a segment that could be tried refused it (a 4xx: the query is at fault, not the replicas).
+   */
   async collect(q: Query, raw: Record<string, unknown>, segments: readonly ServedSegment[], ctx: CollectContext): Promise<{ partials: PartialResult[]; unresolved: ServedSegment[] }> {
-    const states = new Map<string, SegmentState>(segments.map((seg) => [seg.id, { seg, tried: new Set(), done: false }]));
+    const states = new Map<string, SegmentState>();
+    for (const seg of segments) {
+      let intervals: string[] | null = null;
+      if (seg.visible !== undefined) {
+        const clipped = intersectIntervals(q.intervals, seg.visible);
+        // Its visible part is outside the query: nothing of it is read.
+        if (clipped.length === 0) continue;
+        intervals = clipped.map(formatInterval);
+      }
+      states.set(seg.id, { seg, intervals, tried: new Set(), done: false, refusal: null });
+    }
     const accepted: { readonly ids: ReadonlySet<string>; readonly partial: PartialResult; readonly hedge: boolean }[] = [];
     const accept = (from: string, answer: SegmentsAnswer, hedge: boolean) => {
       for (const p of answer.partials) {
@@ -107,29 +165,80 @@ export class FanOut {
       }
       for (const id of answer.missing) states.get(id)?.tried.add(from);
     };
-    for (let attempt = 0; attempt < this.o.attemptsMax; attempt++) {
-      if (ctx.signal.aborted) break;
-      const groups = new Map<string, SegmentState[]>();
-      for (const s of states.values()) {
-        if (s.done) continue;
-        const w = this.choose(s.seg, s.tried);
-        if (w === null) continue;
-        let g = groups.get(w);
-        if (!g) groups.set(w, (g = []));
-        g.push(s);
+
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const inflight = new Set<Request>();
+    const stopped = new Promise<void>((resolve) => {
+      const onStop = () => {
+        for (const r of inflight) {
+          r.ac.abort();
+          cancelOn(r.url, r.subId);
+        }
+        inflight.clear();
+        resolve();
+      };
+      if (stop.signal.aborted) onStop();
+      else stop.signal.addEventListener('abort', onStop, { once: true });
+    });
+    let failure: QueryError | null = null;
+    const run: Run = {
+      ctx, stop: stop.signal, stopped, inflight, accept,
+      fail: (err) => {
+        if (failure !== null || stop.signal.aborted) return;
+        failure = err;
+        stop.abort(err);
+      },
+    };
+    try {
+      for (let attempt = 0; attempt < this.o.attemptsMax; attempt++) {
+        if (stop.signal.aborted) break;
+        type Group = { worker: string; intervals: readonly string[] | null; states: SegmentState[] };
+        // The group being filled per worker and clip; full ones stay in `all`.
+        const open = new Map<string, Group>();
+        const all: Group[] = [];
+        for (const s of states.values()) {
+          if (s.done) continue;
+          const w = this.choose(s.seg, s.tried);
+          if (w === null) continue;
+          const key = `${w}\u0000${s.intervals?.join(',') ?? ''}`;
+          let g = open.get(key);
+          if (!g || g.states.length >= SEGMENTS_PER_REQUEST_MAX) {
+            open.set(key, (g = { worker: w, intervals: s.intervals, states: [] }));
+            all.push(g);
+          }
+          g.states.push(s);
+        }
+        if (all.length === 0) break;
+        if (attempt > 0) this.stats.retries += all.length;
+        await bounded(all, this.o.concurrencyMax, stop.signal, (g) => this.sendGroup(raw, g.worker, g.intervals, g.states, run));
       }
-      if (groups.size === 0) break;
-      if (attempt > 0) this.stats.retries += groups.size;
-      await bounded([...groups], this.o.concurrencyMax, ([worker, group]) => this.sendGroup(raw, worker, group, accept, ctx));
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+      // Nothing of this collect outlives it (should a request still be out, it is cancelled).
+      if (!stop.signal.aborted) stop.abort();
     }
-    return { partials: accepted.map((a) => a.partial), unresolved: [...states.values()].filter((s) => !s.done).map((s) => s.seg) };
+    if (failure !== null) throw failure;
+    if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new QueryError('QUERY_CANCELLED', `query ${ctx.queryId} was cancelled`);
+    const unresolved = [...states.values()].filter((s) => !s.done);
+    // Refused by every replica the rounds could try: the worker's answer is the query's.
+    const refused = unresolved.find((s) => s.refusal !== null);
+    if (refused) throw refused.refusal!;
+    return { partials: accepted.map((a) => a.partial), unresolved: unresolved.map((s) => s.seg) };
+  }
+
+  /** The replicas of `seg` that may be asked: not tried, not `exclude`, known and not known to be down. */
+  private candidates(seg: ServedSegment, tried: ReadonlySet<string>, exclude?: string): string[] {
+    const live = (ids: readonly string[]) => ids.filter((w) => !tried.has(w) && w !== exclude && this.timeline.worker(w) !== undefined && this.timeline.worker(w)!.live !== false);
+    const loaded = live(seg.loadedOn);
+    return loaded.length > 0 ? loaded : live(seg.assignedTo);
   }
 
   /** The best replica of `seg` not yet tried, or null. */
   private choose(seg: ServedSegment, tried: ReadonlySet<string>, exclude?: string): string | null {
-    const live = (ids: readonly string[]) => ids.filter((w) => !tried.has(w) && w !== exclude && this.timeline.worker(w)?.live !== false && this.timeline.worker(w) !== undefined);
-    let candidates = live(seg.loadedOn);
-    if (candidates.length === 0) candidates = live(seg.assignedTo);
+    const candidates = this.candidates(seg, tried, exclude);
     if (candidates.length === 0) return null;
     const onProbation = candidates.filter((w) => this.latency.onProbation(w));
     for (const w of onProbation) if (this.latency.takeProbe(w)) return w;
@@ -146,64 +255,78 @@ export class FanOut {
     return Math.min(this.o.hedgeDelayCeilingMs, Math.max(this.o.hedgeDelayFloorMs, p));
   }
 
-  private async sendGroup(
-    raw: Record<string, unknown>,
-    worker: string,
-    group: SegmentState[],
-    accept: (from: string, answer: SegmentsAnswer, hedge: boolean) => void,
-    ctx: CollectContext,
-  ): Promise<void> {
+  private async sendGroup(raw: Record<string, unknown>, worker: string, intervals: readonly string[] | null, group: SegmentState[], run: Run): Promise<void> {
+    if (run.stop.aborted) return;
     this.stats.requests++;
     this.hedgeTokens = Math.min(this.o.hedgeBudgetBurst, this.hedgeTokens + this.o.hedgeBudgetRatio);
     const pending = () => group.filter((s) => !s.done);
-    const inflight: { worker: string; url: string; subId: string; ac: AbortController; untrack: () => void; started: number; settled: boolean; promise: Promise<void> }[] = [];
+    const requests: Request[] = [];
 
     const launch = (target: string, segs: SegmentState[], hedge: boolean) => {
+      if (run.stop.aborted) return;
       const url = this.timeline.worker(target)?.url;
       if (!url) {
         for (const s of segs) s.tried.add(target);
         return;
       }
-      const subId = `${ctx.queryId}-${++this.seq}`;
+      const subId = `${run.ctx.queryId}-${++this.seq}`;
       const ac = new AbortController();
-      const onAbort = () => ac.abort();
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      const untrack = ctx.track(url, subId);
       const started = performance.now();
-      const timeout = ctx.timeoutMs();
+      const timeout = run.ctx.timeoutMs();
       const body = {
-        query: { ...raw, context: { ...(raw['context'] as object | undefined), queryId: subId, ...(timeout > 0 ? { timeout } : {}) } },
+        query: {
+          ...raw,
+          ...(intervals === null ? {} : { intervals }),
+          context: { ...(raw['context'] as object | undefined), queryId: subId, ...(timeout > 0 ? { timeout } : {}) },
+        },
         segmentIds: segs.map((s) => s.seg.id),
         // One merged partial per request, with dictionary-encoded dimensions (workers of the
         // previous version ignore both and answer per segment with values: merged the same).
         merge: true,
         dicts: true,
       };
-      const entry = {
-        worker: target, url, subId, ac, untrack, started, settled: false,
-        promise: postJson<SegmentsAnswer>(`${url}/v1/segments/query`, body, ac.signal).then(
-          (answer) => {
-            this.latency.record(target, performance.now() - started);
-            accept(target, answer, hedge);
-          },
-          (err: unknown) => {
-            if (ac.signal.aborted) return;
-            if (err instanceof WorkerError && !err.retryable) throw err;
-            this.stats.failures++;
-            this.latency.recordFailure(target);
-            for (const s of segs) s.tried.add(target);
-          },
-        ).finally(() => {
-          entry.settled = true;
-          untrack();
-          ctx.signal.removeEventListener('abort', onAbort);
-        }),
+      const failed = (err: unknown) => {
+        if (ac.signal.aborted) return;
+        this.stats.failures++;
+        for (const s of segs) s.tried.add(target);
+        if (!(err instanceof WorkerError) || err.retryable) {
+          this.latency.recordFailure(target);
+          return;
+        }
+        // Refused (4xx): this request, not the worker, is at fault, but another replica (one
+        // that has the segment, or runs another version) may still answer. Once a segment has
+        // none left to try, the query fails with the refusal now: waiting for the rest is moot.
+        // A replica still working on it (the primary, when a hedge is refused) is not tried yet.
+        const refusal = refusalError(target, err);
+        for (const s of segs) {
+          if (s.done) continue;
+          s.refusal = refusal;
+          if (this.candidates(s.seg, s.tried).length === 0) run.fail(refusal);
+        }
       };
-      inflight.push(entry);
+      const request: Request = {
+        worker: target, url, subId, ac, started, settled: false,
+        promise: postJson<SegmentsAnswer>(`${url}/v1/segments/query`, body, ac.signal)
+          .then((answer) => {
+            if (ac.signal.aborted) return;
+            this.latency.record(target, performance.now() - started);
+            run.accept(target, answer, hedge);
+          })
+          .catch(failed)
+          .finally(() => {
+            request.settled = true;
+            run.inflight.delete(request);
+          }),
+      };
+      requests.push(request);
+      run.inflight.add(request);
     };
 
     launch(worker, group, false);
-    const primaryDone = inflight[0]!.promise.then(() => 'done' as const, () => 'done' as const);
+    const primary = requests[0];
+    if (primary === undefined) return;
+    const primaryDone = primary.promise.then(() => 'done' as const);
+    const stopped = run.stopped.then(() => 'done' as const);
     // Hedge once the primary is late, each segment at most once, within the budget. Segments the
     // budget could not cover yet wait another hedge delay and try again (other requests refill
     // it), and once the request is very late it counts toward the worker's probation: giving up
@@ -216,9 +339,9 @@ export class FanOut {
     for (;;) {
       let timer: NodeJS.Timeout | undefined;
       const hedgeDue = new Promise<'hedge'>((res) => (timer = setTimeout(() => res('hedge'), this.hedgeDelayMs())));
-      const first = await Promise.race([primaryDone, hedgeDue]);
+      const first = await Promise.race([primaryDone, stopped, hedgeDue]);
       clearTimeout(timer);
-      if (first === 'done' || ctx.signal.aborted) break;
+      if (first === 'done' || run.stop.aborted) break;
       // Hedge: the same segments to other replicas, one request per replica.
       const alternatives = new Map<string, SegmentState[]>();
       for (const s of pending()) {
@@ -242,31 +365,49 @@ export class FanOut {
         launch(alt, segs, true);
       }
       if (!starved) break;
-      if (!late) late = this.latency.recordLate(worker, performance.now() - inflight[0]!.started);
+      if (!late) late = this.latency.recordLate(worker, performance.now() - primary.started);
     }
-    // Done when every segment of the group is answered, or every request has settled.
-    await new Promise<void>((resolve, reject) => {
+    // Done when every segment of the group is answered, every request has settled, or the query stopped.
+    await new Promise<void>((resolve) => {
       const check = () => {
-        if (pending().length === 0 || inflight.every((e) => e.settled)) resolve();
+        if (run.stop.aborted || pending().length === 0 || requests.every((r) => r.settled)) resolve();
       };
-      for (const e of inflight) e.promise.then(check, reject);
+      for (const r of requests) void r.promise.then(check);
+      void run.stopped.then(check);
       check();
     });
+    if (run.stop.aborted) return; // the stop aborted and cancelled every request in flight
     // The losers: abort the requests and tell their workers to drop the work.
-    for (const e of inflight) {
-      if (e.settled) continue;
-      if (!ctx.signal.aborted) this.latency.recordAbandoned(e.worker, performance.now() - e.started);
-      e.ac.abort();
-      cancelOn(e.url, e.subId);
+    for (const r of requests) {
+      if (r.settled) continue;
+      this.latency.recordAbandoned(r.worker, performance.now() - r.started);
+      run.inflight.delete(r);
+      r.ac.abort();
+      cancelOn(r.url, r.subId);
     }
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` at once. */
-async function bounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/** Runs `fn` over `items` with at most `limit` at once, starting none once `signal` is aborted. */
+async function bounded<T>(items: readonly T[], limit: number, signal: AbortSignal, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length && !signal.aborted) await fn(items[next++]!);
   });
   await Promise.all(runners);
+}
+
+/** The intersection of two sorted lists of disjoint half-open intervals. */
+export function intersectIntervals(a: readonly Interval[], b: readonly Interval[]): Interval[] {
+  const out: Interval[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const start = Math.max(a[i]!.start, b[j]!.start);
+    const end = Math.min(a[i]!.end, b[j]!.end);
+    if (end > start) out.push({ start, end });
+    if (a[i]!.end < b[j]!.end) i++;
+    else j++;
+  }
+  return out;
 }

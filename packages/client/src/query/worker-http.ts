@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
-import type { PartialResult } from '@cairn/shared';
+import { QUERY_ERRORS, QueryError } from '@cairn/shared';
+import type { PartialResult, QueryErrorCode } from '@cairn/shared';
 
 /** A worker's answer to a per-segment query. */
 export interface SegmentsAnswer {
@@ -23,6 +24,18 @@ export class WorkerError extends Error {
   get retryable(): boolean {
     return this.status === 0 || this.status === 429 || this.status >= 500;
   }
+}
+
+/**
+ * The query's error when worker `workerId` refused it (a 4xx): the code whose Druid error name
+ * the worker answered with (a resource limit stays a resource limit), else INVALID_QUERY for a
+ * 400 and INTERNAL otherwise, with a message naming the worker and what it said.
+ */
+export function refusalError(workerId: string, err: WorkerError): QueryError {
+  const name = err.body?.error;
+  const codes = Object.keys(QUERY_ERRORS) as QueryErrorCode[];
+  const code = codes.find((c) => QUERY_ERRORS[c].error === name) ?? (err.status === 400 ? 'INVALID_QUERY' : 'INTERNAL');
+  return new QueryError(code, `worker ${workerId} refused the query: HTTP ${err.status}${name ? ` ${name}` : ''}: ${err.body?.errorMessage ?? err.message}`);
 }
 
 /** Connections to workers are kept alive: a query is many small requests. */

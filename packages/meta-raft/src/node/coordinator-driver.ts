@@ -81,6 +81,8 @@ export interface TimelineSegment {
   readonly end: number;
   readonly version: string;
   readonly partition: number;
+  /** How many partitions its (interval, version) has: a client tells a complete group by it. */
+  readonly partitions: number;
   readonly size: number;
   /** Live workers that report it loaded: where queries should go. */
   readonly loadedOn: readonly string[];
@@ -505,7 +507,7 @@ export class CoordinatorDriver {
       if (!rule || !isLoadRule(rule) || Object.values(rule.tieredReplicants).every((n) => n === 0)) continue;
       const assignedTo = [...(catalog.assignments({ segmentId: s.id })[0]?.workerIds ?? [])];
       const loadedOn = assignedTo.filter((w) => live.has(w) && this.liveness.get(w)!.loaded.has(s.id));
-      segments.push({ id: s.id, dataSource: s.dataSource, start: s.start, end: s.end, version: s.version, partition: s.partition, size: s.size, loadedOn, assignedTo });
+      segments.push({ id: s.id, dataSource: s.dataSource, start: s.start, end: s.end, version: s.version, partition: s.partition, partitions: s.partitions, size: s.size, loadedOn, assignedTo });
       tags.push(`${s.id}@${loadedOn.join(',')}/${assignedTo.join(',')}`);
     }
     const workers = catalog.workers().map((w) => ({ id: w.id, url: w.url, tier: w.tier, dc: w.dc, state: w.state, live: live.has(w.id) }));
