@@ -198,3 +198,55 @@ t.test('a new leader streams to each voter from where the voter said its log end
   settle(cores);
   t.ok(p.ok && b.log.committed >= p.index && c.log.committed >= p.index, 'committed on b and c');
 });
+
+t.test('a snapshot opened while a Ready\'s membership change is applied is labelled with the last entry of that Ready', async (t) => {
+  // The driver writes every committed entry of a Ready (records and applied index) before
+  // advance(); the export a snapshot ships reads those records. Its label must be that index.
+  const opened: number[] = [];
+  const ids = ['a', 'b', 'c'];
+  const cores = new Map(ids.map((id) => [id, RaftCore.bootstrap({ ...cfg(id), snapshotSource: () => {
+    opened.push(cores.get(id)!.log.applied);
+    return new Uint8Array(0);
+  } }, ids)]));
+  for (const c of cores.values()) {
+    c.ready();
+    c.advance();
+  }
+  const a = elect(cores, 'a');
+  for (let i = 0; i < 5; i++) {
+    a.propose(bytes(`x${i}`));
+    settle(cores);
+  }
+  // c falls behind past a compaction.
+  const cutC = (m: Message) => m.to === 'c' || m.from === 'c';
+  for (let i = 0; i < 10; i++) {
+    a.propose(bytes(`y${i}`));
+    settle(cores, cutC);
+  }
+  a.compact(a.log.applied);
+  // One Ready commits a membership change and a write after it; c is reported unreachable before
+  // it, so the change's appends probe c and find it needs a snapshot.
+  t.ok(a.proposeConfChange({ type: 'add-learner', node: 'd' }).ok);
+  t.ok(a.propose(bytes('z')).ok);
+  let rd = a.ready();
+  a.advance();
+  for (const m of rd.messages) if (m.to === 'b') cores.get('b')!.step(m);
+  const b = cores.get('b')!;
+  while (b.hasReady()) {
+    const r = b.ready();
+    b.advance();
+    for (const m of r.messages) if (m.to === 'a') a.step(m);
+  }
+  a.reportUnreachable('c');
+  opened.length = 0;
+  rd = a.ready();
+  const committed = rd.committed.map((e) => `${e.index}:${e.type}`);
+  t.ok(rd.committed.length >= 2 && rd.committed.some((e) => e.type === 'conf') && rd.committed.at(-1)!.type === 'normal', `this Ready commits the change and the write after it (${committed.join(', ')})`);
+  const last = rd.committed.at(-1)!.index;
+  a.advance();
+  const snaps = a.ready().messages.filter((m) => m.type === 'snap' && m.to === 'c');
+  a.advance();
+  t.ok(snaps.length > 0, 'c is sent a snapshot');
+  t.same(snaps.map((m) => m.snapshot!.meta.index), snaps.map(() => last), `labelled ${last}, the index of the records on disk`);
+  t.ok(opened.every((i) => i === last), `every export opened at applied ${last} (${opened.join(', ')})`);
+});

@@ -404,9 +404,22 @@ export class RaftCore {
       // Only if the log still holds that entry; nothing can have changed it since ready().
       if (this.log.matchTerm(last.index, last.term)) this.log.stabled = Math.max(this.log.stabled, last.index);
     }
+    // Every committed entry of this Ready is applied and on disk now (the driver writes their
+    // records with the applied index in one batch), so applied moves to the last before any
+    // membership change acts: a snapshot opened by the appends a change sends is labelled with
+    // the index of the records it exports. Moving it one entry at a time labelled a snapshot
+    // opened at a change below the entries after it, which a follower then applied twice.
+    if (rd.committed.length > 0) this.log.applied = Math.max(this.log.applied, rd.committed[rd.committed.length - 1]!.index);
+    let membershipChanged = false;
     for (const e of rd.committed) {
-      this.log.applied = Math.max(this.log.applied, e.index);
-      if (e.type === 'conf') this.applyConf(decodeConfChange(e.data));
+      if (e.type !== 'conf') continue;
+      this.applyConf(decodeConfChange(e.data));
+      membershipChanged = true;
+    }
+    if (membershipChanged && this.role === 'leader') {
+      // The quorum may have shrunk, and new members need the log.
+      this.maybeCommit();
+      this.broadcastAppend();
     }
   }
 
@@ -945,9 +958,6 @@ export class RaftCore {
       return;
     }
     if (this.leadTransferee !== NONE && !this.conf.voters.includes(this.leadTransferee)) this.leadTransferee = NONE;
-    // The quorum may have shrunk, and new members need the log.
-    this.maybeCommit();
-    this.broadcastAppend();
   }
 
   private send(m: Message): void {
