@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Hono } from 'hono';
 import type { Message, SnapshotMeta } from '../core/index.js';
 import { decodeMessages, decodeRecordBatch, FrameReader } from '../node/frames.js';
+import { RaftError } from '../node/raft-node.js';
 import { PROTOCOL_HEADER, RAFT_PROTOCOL_VERSION } from '../node/transport.js';
 import { requireToken } from './auth.js';
 import { errorBody } from './errors.js';
@@ -106,6 +107,8 @@ export function peerRoutes(peerToken: string, sink: PeerSink): Hono {
       })();
       await sink.stageSnapshot(message.snapshot.meta, records);
     } catch (err) {
+      // Busy with another snapshot: the leader sends this one again later.
+      if (err instanceof RaftError && err.code === 'OVERLOADED') return c.json(errorBody('OVERLOADED', `snapshot: ${err.message}`), 503);
       return c.json(errorBody('INVALID', `snapshot: ${(err as Error).message}`), 400);
     }
     sink.receive([message]);

@@ -88,6 +88,8 @@ const PARKED_PROPOSALS_MAX = 4096;
 const PARKED_BYTES_MAX = 64 << 20;
 /** Election timeouts a held write waits for a leader before it is refused (NO_LEADER, retry). */
 const PARKED_ELECTION_TIMEOUTS_MAX = 2;
+/** A staged snapshot whose message has not reached the core within this long was lost on the way (see stageSnapshot). */
+const STAGED_WAIT_MS_MAX = 30_000;
 
 type Parked = { data: Uint8Array; waiter: Waiter<unknown>; at: number };
 
@@ -122,9 +124,18 @@ export class RaftNode<S extends StateMachine> {
   private transfer: { target: NodeId; waiter: Waiter<boolean> } | null = null;
   /** Snapshot exports opened for the core, waiting for the transport to stream them. */
   private readonly exports: { index: number; records: RecordBatches }[] = [];
-  /** A snapshot whose records were received and written beside the live state. */
-  private staged: { generation: number; index: number; term: number } | null = null;
-  private staging = false;
+  /**
+   * A snapshot whose records were received and written beside the live state, until the core
+   * takes its message and the Ready installs it, or the core refuses it. `taken`: the core has
+   * it (the install is due); `at`: when it was staged.
+   */
+  private staged: { generation: number; index: number; term: number; at: number; taken: boolean } | null = null;
+  /**
+   * One incoming snapshot at a time, from its staging until it is installed, refused by the core
+   * or abandoned: the staging generation is the live one plus one until an install switches to
+   * it, so a second staging meanwhile would clear the records being installed (or staged).
+   */
+  private snapshotBusy = false;
   private termWaiters: Waiter<void>[] = [];
   /**
    * Writes that arrived while no leader was known (an election) or while this leader was handing
@@ -289,21 +300,51 @@ export class RaftNode<S extends StateMachine> {
    * without holding the Raft loop; the snapshot message that follows switches to it atomically.
    */
   async stageSnapshot(meta: { index: number; term: number }, records: AsyncIterable<[string, string][]>): Promise<void> {
-    if (this.staging) throw new RaftError('OVERLOADED', 'another snapshot is being received');
-    this.staging = true;
-    try {
+    // A staged snapshot whose message never reached the core (the inbox shed it) is abandoned
+    // after a while; one the core has taken is being installed and is never touched.
+    const s = this.staged;
+    if (this.snapshotBusy && s !== null && !s.taken && performance.now() - s.at > STAGED_WAIT_MS_MAX) {
+      this.opts.log.warn({ index: s.index }, 'a staged snapshot\'s message never reached the core: dropped');
       this.staged = null;
+      this.snapshotBusy = false;
+    }
+    if (this.snapshotBusy) throw new RaftError('OVERLOADED', 'another snapshot is being received or installed');
+    this.snapshotBusy = true;
+    try {
       const generation = await this.opts.storage.beginStaging();
       let count = 0;
       for await (const batch of records) {
         await this.opts.storage.stageRecords(generation, batch);
         count += batch.length;
       }
-      this.staged = { generation, index: meta.index, term: meta.term };
+      this.staged = { generation, index: meta.index, term: meta.term, at: performance.now(), taken: false };
       this.opts.log.info({ index: meta.index, records: count }, 'snapshot received');
-    } finally {
-      this.staging = false;
+    } catch (err) {
+      this.snapshotBusy = false;
+      throw err;
     }
+  }
+
+  /**
+   * Steps a snapshot message only if its records are staged (otherwise it is dropped: the leader
+   * sends the snapshot again), and releases the staging when the core does not take it (its log
+   * already covers the snapshot): the next snapshot may come.
+   */
+  private stepSnapshot(m: Message): void {
+    const st = this.staged;
+    const meta = m.snapshot!.meta;
+    if (st === null || st.taken || st.index !== meta.index || st.term !== meta.term) {
+      this.opts.log.warn({ index: meta.index, term: meta.term, staged: st && { index: st.index, term: st.term, taken: st.taken } }, 'a snapshot message without its records staged: dropped');
+      return;
+    }
+    this.core.step(m);
+    const u = this.core.log.unstableSnapshot;
+    if (u !== null && u.meta.index === st.index && u.meta.term === st.term) {
+      st.taken = true;
+      return;
+    }
+    this.staged = null;
+    this.snapshotBusy = false;
   }
 
   private withTimeout<T>(ms: number, message: string, start: (w: Waiter<T>) => void): Promise<T> {
@@ -387,7 +428,10 @@ export class RaftNode<S extends StateMachine> {
     for (const item of items) {
       switch (item.kind) {
         case 'messages':
-          for (const m of item.messages) this.core.step(m);
+          for (const m of item.messages) {
+            if (m.type === 'snap' && m.snapshot) this.stepSnapshot(m);
+            else this.core.step(m);
+          }
           break;
         case 'propose': {
           if (this.parked.length > 0) {
@@ -466,13 +510,15 @@ export class RaftNode<S extends StateMachine> {
     if (rd.snapshot) {
       const s = rd.snapshot;
       const staged = this.staged;
-      // The transport delivers a snapshot message only after its records are staged on disk.
-      if (!staged || staged.index !== s.meta.index || staged.term !== s.meta.term) {
+      // stepSnapshot hands the core a snapshot message only once its records are staged.
+      if (!staged || !staged.taken || staged.index !== s.meta.index || staged.term !== s.meta.term) {
         throw new Error(`snapshot ${s.meta.index}/${s.meta.term} reached the core without its records staged (staged: ${staged ? `${staged.index}/${staged.term}` : 'none'})`);
       }
-      this.staged = null;
       await o.storage.installStaged(staged.generation, { index: s.meta.index, term: s.meta.term, conf: s.meta.conf }, rd.hardState);
       this.machine = await o.machines.load(o.storage.records());
+      // Installed: the next snapshot may be staged (in the generation after this one).
+      this.staged = null;
+      this.snapshotBusy = false;
       this.confHistory = [{ index: s.meta.index, conf: s.meta.conf }];
       this.lastCompaction = s.meta.index;
       snapshotInstalled = true;
