@@ -61,7 +61,8 @@ export async function quickstartCommand(argv: readonly string[]): Promise<number
     await cluster.stopAll();
     rmSync(join(dir, 'pids.json'), { force: true });
     out(`stopped. The data stays in ${dir} (the next quickstart starts afresh there).`);
-    process.exit(code);
+    // Once the last lines are out: on a pipe, process.exit() drops what is still queued.
+    process.stdout.write('', () => process.exit(code));
   };
   process.on('SIGINT', () => void shutdown('Ctrl-C', 0));
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
