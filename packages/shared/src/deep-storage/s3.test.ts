@@ -90,6 +90,24 @@ t.test('deep storage on S3 (Swift with s3api)', async (t) => {
     t.equal(pages, 3, 'five keys, two a page: three requests');
   });
 
+  await t.test('an ETag that is not the MD5 (SSE-KMS, SSE-C, an encrypting MinIO) does not make a put a conflict', async (t) => {
+    const s = store({ prefix: 'sse' });
+    // As an encrypting server answers: 32 hex digits, but not the MD5 of the content.
+    s.client.middlewareStack.add((next, context) => async (args) => {
+      const out = await next(args);
+      if (context.commandName === 'HeadObjectCommand') (out.output as { ETag?: string }).ETag = `"${'0123456789abcdef'.repeat(2)}"`;
+      return out;
+    }, { step: 'initialize', name: 'sseEtag' });
+    const bytes = Uint8Array.of(5, 6, 7);
+    const sha = sha256Hex(bytes);
+    const key = segmentKey('sse', sha);
+    t.same(await s.put(key, bytes, sha), { written: true }, 'stored');
+    t.same(await s.put(key, bytes, sha), { written: false }, 'and put again: already there, not a conflict');
+    t.same([...await s.get(key)], [5, 6, 7], 'the bytes');
+    const other = Uint8Array.of(9);
+    await expectCode(t, s.put(key, other, sha256Hex(other)), 'CONFLICT', 'put of other content under that key');
+  });
+
   await t.test('a wrong secret is refused by the server', async (t) => {
     const bad = store({ prefix: 'auth', secret: 'not-the-secret' });
     const good = store({ prefix: 'auth' });
