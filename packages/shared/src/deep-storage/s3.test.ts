@@ -221,6 +221,22 @@ t.test('deep storage on S3 (Swift with s3api)', async (t) => {
     const small = store({ prefix: 'limits', limits: { objectBytesMax: 10 } });
     const big = new Uint8Array(11);
     await expectCode(t, small.put('big', big, sha256Hex(big)), 'INVALID', 'an object over objectBytesMax');
+    // A body whose length the response does not give (chunked): the bound holds while reading.
+    const bytes = new Uint8Array(64).map((_, i) => i);
+    await store({ prefix: 'limits' }).put('chunked', bytes, sha256Hex(bytes));
+    small.client.middlewareStack.add((next, context) => async (args) => {
+      const out = await next(args);
+      if (context.commandName === 'GetObjectCommand') delete (out.output as { ContentLength?: number }).ContentLength;
+      return out;
+    }, { step: 'initialize', name: 'noLength' });
+    await expectCode(t, small.get('chunked'), 'INVALID', 'a body over objectBytesMax without Content-Length');
+    const roomy = store({ prefix: 'limits', limits: { objectBytesMax: 64 } });
+    roomy.client.middlewareStack.add((next, context) => async (args) => {
+      const out = await next(args);
+      if (context.commandName === 'GetObjectCommand') delete (out.output as { ContentLength?: number }).ContentLength;
+      return out;
+    }, { step: 'initialize', name: 'noLength' });
+    t.same([...await roomy.get('chunked')], [...bytes], 'one within the bound is read whole');
   });
 
   if (!t.passing()) t.comment(`Swift logs:\n${swift.logTail(40)}`);

@@ -206,7 +206,7 @@ export class S3DeepStorage implements DeepStorage {
 
   private async getObject(objectKey: string, signal?: AbortSignal): Promise<Uint8Array> {
     const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
-    const body = res.Body as (Readable & { transformToByteArray(): Promise<Uint8Array> }) | undefined;
+    const body = res.Body as Readable | undefined;
     if (!body) throw this.error('UNAVAILABLE', 'get', objectKey, 'the response has no body');
     if (res.ContentLength !== undefined && res.ContentLength > this.limits.objectBytesMax) {
       body.destroy();
@@ -217,13 +217,25 @@ export class S3DeepStorage implements DeepStorage {
       body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    let bytes: Uint8Array;
+    // Read chunk by chunk against the bound: a body without Content-Length (chunked) would
+    // otherwise be read whole, however large.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
     try {
-      bytes = await body.transformToByteArray();
+      for await (const chunk of body as AsyncIterable<Uint8Array>) {
+        total += chunk.byteLength;
+        if (total > this.limits.objectBytesMax) {
+          body.destroy();
+          throw this.error('INVALID', 'get', objectKey, `the body is over objectBytesMax ${this.limits.objectBytesMax} bytes (${total} read)`);
+        }
+        chunks.push(chunk);
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
     signal?.throwIfAborted();
+    const joined = Buffer.concat(chunks, total);
+    const bytes = new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
     if (res.ContentLength !== undefined && bytes.byteLength !== res.ContentLength) {
       throw this.error('UNAVAILABLE', 'get', objectKey, `the body ended after ${bytes.byteLength} of ${res.ContentLength} bytes`);
     }
