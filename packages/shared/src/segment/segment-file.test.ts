@@ -137,3 +137,27 @@ t.test('decoding: float64 columns and codes without nulls are the file own array
   const rb = readSegment(bad);
   t.throws(() => rb.dimensions.get('k')!.dictionary, SegmentFormatError, 'refused with a SegmentFormatError on first use');
 });
+
+t.test('the writer refuses what the file could not carry faithfully, naming it', async (t) => {
+  const base = sample();
+  const withDim = (codes: number[], dictionary: string[]) => ({ ...base, dimensions: [{ name: 'country', codes: Int32Array.from(codes), dictionary, hasNulls: codes.some((c) => c < 0) }], metrics: [] });
+  t.throws(() => writeSegment(withDim([0, 1, 7, -1], ['de', 'fr'])), { name: 'SegmentFormatError', message: /country: row 2 has code 7, past its 2 dictionary values/ }, 'a code past the dictionary');
+  t.throws(() => writeSegment(withDim([0, 1, 2, 0], ['\uD800', '\uD801', '\uE000'])), { name: 'SegmentFormatError', message: /lone UTF-16 surrogate/ }, 'a lone surrogate (UTF-8 would turn it into U+FFFD)');
+  t.doesNotThrow(() => writeSegment(withDim([0, 1, 1, 0], ['a\uD83D\uDE00', 'b'])), 'a surrogate pair is fine');
+  const withLong = (v: number) => ({ ...base, metrics: [{ name: 'count', type: 'long' as const, values: new Float64Array([1, v, 1, 1]), hasNulls: false, spec: { name: 'count', type: 'count' as const } }] });
+  t.throws(() => writeSegment(withLong(2 ** 63)), { name: 'SegmentFormatError', message: /count: row 1 holds 9223372036854776000, outside the 64-bit range/ }, '2^63 (it wrapped to -2^63)');
+  t.throws(() => writeSegment(withLong(Infinity)), { name: 'SegmentFormatError' }, 'Infinity (a RangeError before)');
+  t.doesNotThrow(() => writeSegment(withLong(-(2 ** 63))), '-2^63 is in range');
+});
+
+t.test('metadata that is not JSON, or has no column list, is a SegmentFormatError', async (t) => {
+  const w = writeSegment(sample());
+  const table = tableFromIPC(w.bytes);
+  for (const [what, text] of [['not JSON', '{"columns": ['], ['no column list', '{"dataSource": "events"}']] as const) {
+    const md = new Map(table.schema.metadata);
+    md.set('cairn.segment', text);
+    const schema = new Schema(table.schema.fields, md);
+    const bytes = tableToIPC(new Table(schema, table.batches.map((b) => new RecordBatch(schema, b.data))), 'file');
+    t.throws(() => readSegment(bytes), { name: 'SegmentFormatError' }, what);
+  }
+});

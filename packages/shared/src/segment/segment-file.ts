@@ -17,6 +17,10 @@ import type { ColumnStats, DimensionColumn, LoadedSegment, MetricColumn, MetricS
  */
 export const META_KEY = 'cairn.segment';
 export const FORMAT_KEY = 'cairn.format';
+/** 2^63: long metrics must lie in [-2^63, 2^63), the range of the int64 column they are written to. */
+const LONG_LIMIT = 2 ** 63;
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A segment to write, column by column; rows already sorted by time (and rolled up if asked). */
 export interface SegmentColumns {
@@ -70,6 +74,11 @@ export function writeSegment(s: SegmentColumns): WrittenSegment {
     for (let i = 1; i < d.dictionary.length; i++) {
       if (!(d.dictionary[i - 1]! < d.dictionary[i]!)) throw new SegmentFormatError(`dictionary of ${d.name} is not sorted and unique at ${i}`);
     }
+    // UTF-8 has no lone surrogate: one would be written as U+FFFD, and two such values would read
+    // back equal, leaving the dictionary neither unique nor sorted.
+    for (let i = 0; i < d.dictionary.length; i++) {
+      if (LONE_SURROGATE.test(d.dictionary[i]!)) throw new SegmentFormatError(`dictionary of ${d.name}: value ${i} holds a lone UTF-16 surrogate, which UTF-8 cannot carry`);
+    }
     const type = new Dictionary(new Utf8(), new Int32(), fields.length, false);
     let nulls = 0;
     const codes = new Int32Array(n);
@@ -77,6 +86,7 @@ export function writeSegment(s: SegmentColumns): WrittenSegment {
     for (let i = 0; i < n; i++) {
       const c = d.codes[i]!;
       if (c < 0) nulls++;
+      else if (c >= d.dictionary.length) throw new SegmentFormatError(`dimension ${d.name}: row ${i} has code ${c}, past its ${d.dictionary.length} dictionary values`);
       else {
         codes[i] = c;
         validity[i >> 3]! |= 1 << (i & 7);
@@ -115,7 +125,10 @@ export function writeSegment(s: SegmentColumns): WrittenSegment {
       const longs = new BigInt64Array(n);
       for (let i = 0; i < n; i++) {
         const v = m.values[i]!;
-        if (!Number.isNaN(v)) longs[i] = BigInt(Math.trunc(v));
+        if (Number.isNaN(v)) continue;
+        // Past the int64 range a value would wrap (2^63 became -2^63) or not convert (Infinity).
+        if (!(v >= -LONG_LIMIT && v < LONG_LIMIT)) throw new SegmentFormatError(`long metric ${m.name}: row ${i} holds ${v}, outside the 64-bit range`);
+        longs[i] = BigInt(Math.trunc(v));
       }
       data = longs;
     } else {
@@ -325,5 +338,14 @@ function parseMeta(metadata: Map<string, string>): SegmentMeta {
   }
   const text = metadata.get(META_KEY);
   if (!text) throw new SegmentFormatError('not a Cairn segment: no segment metadata');
-  return JSON.parse(text) as SegmentMeta;
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch (err) {
+    throw new SegmentFormatError(`the segment metadata is not JSON: ${(err as Error).message}`);
+  }
+  // The fields the reader walks; the rest is checked where it is used.
+  const m = meta as Partial<SegmentMeta> | null;
+  if (typeof m !== 'object' || m === null || !Array.isArray(m.columns)) throw new SegmentFormatError('the segment metadata has no column list');
+  return m as SegmentMeta;
 }
