@@ -97,22 +97,32 @@ t.test('datasources are kept apart', async (t) => {
   t.same(visibleSegments([a, b]), [a, b]);
 });
 
+/**
+ * Up to 14 segments on a small grid, some of them unused; with `twoDatasources`, about one in
+ * five goes to datasource b (one more draw per segment).
+ */
+function randomTimeline(rnd: (n: number) => number, twoDatasources: boolean): TimelineSegment[] {
+  const segments: TimelineSegment[] = [];
+  const count = 1 + rnd(14);
+  for (let i = 0; i < count; i++) {
+    const start = rnd(12);
+    const end = start + 1 + rnd(6);
+    const partitions = 1 + rnd(3);
+    const version = `v${rnd(4)}`;
+    const partition = rnd(partitions + 1) % partitions;
+    const dataSource = twoDatasources && rnd(5) === 0 ? 'b' : 'a';
+    if (segments.some((s) => s.dataSource === dataSource && s.start === start && s.end === end && s.version === version && s.partition === partition)) continue;
+    segments.push({ ...seg(start, end, version, partition, partitions, rnd(6) !== 0), dataSource });
+  }
+  return segments;
+}
+
 t.test('agrees with the instant-by-instant definition on random timelines', async (t) => {
   const seed = 20240601;
   t.comment(`seed ${seed}`);
   const rnd = prng(seed);
   for (let round = 0; round < 1500; round++) {
-    const segments: TimelineSegment[] = [];
-    const count = 1 + rnd(14);
-    for (let i = 0; i < count; i++) {
-      const start = rnd(12);
-      const end = start + 1 + rnd(6);
-      const partitions = 1 + rnd(3);
-      const version = `v${rnd(4)}`;
-      const partition = rnd(partitions + 1) % partitions;
-      if (segments.some((s) => s.start === start && s.end === end && s.version === version && s.partition === partition)) continue;
-      segments.push(seg(start, end, version, partition, partitions, rnd(6) !== 0));
-    }
+    const segments = randomTimeline(rnd, false);
     const got = [...overshadowedIds(segments)].sort();
     const want = [...naiveOvershadowed(segments)].sort();
     if (JSON.stringify(got) !== JSON.stringify(want)) {
@@ -173,18 +183,7 @@ t.test('visibleParts agrees with the instant-by-instant definition on random tim
   t.comment(`seed ${seed}`);
   const rnd = prng(seed);
   for (let round = 0; round < 1500; round++) {
-    const segments: TimelineSegment[] = [];
-    const count = 1 + rnd(14);
-    for (let i = 0; i < count; i++) {
-      const start = rnd(12);
-      const end = start + 1 + rnd(6);
-      const partitions = 1 + rnd(3);
-      const version = `v${rnd(4)}`;
-      const partition = rnd(partitions + 1) % partitions;
-      const dataSource = rnd(5) === 0 ? 'b' : 'a';
-      if (segments.some((s) => s.dataSource === dataSource && s.start === start && s.end === end && s.version === version && s.partition === partition)) continue;
-      segments.push({ ...seg(start, end, version, partition, partitions, rnd(6) !== 0), dataSource });
-    }
+    const segments = randomTimeline(rnd, true);
     const got = JSON.stringify(visibleParts(segments));
     const want = JSON.stringify(naiveVisibleParts(segments));
     if (got !== want) {

@@ -1,5 +1,5 @@
-import { formatInterval, QueryError } from '@cairn/shared';
-import type { Interval, PartialResult, Query } from '@cairn/shared';
+import { formatInterval, intersectIntervals, QueryError } from '@cairn/shared';
+import type { PartialResult, Query } from '@cairn/shared';
 import type { LatencyTracker } from './latency.js';
 import type { ServedSegment, TimelineView } from './timeline-view.js';
 import { cancelOn, postJson, refusalError, WorkerError } from './worker-http.js';
@@ -395,19 +395,4 @@ async function bounded<T>(items: readonly T[], limit: number, signal: AbortSigna
     while (next < items.length && !signal.aborted) await fn(items[next++]!);
   });
   await Promise.all(runners);
-}
-
-/** The intersection of two sorted lists of disjoint half-open intervals. */
-export function intersectIntervals(a: readonly Interval[], b: readonly Interval[]): Interval[] {
-  const out: Interval[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const start = Math.max(a[i]!.start, b[j]!.start);
-    const end = Math.min(a[i]!.end, b[j]!.end);
-    if (end > start) out.push({ start, end });
-    if (a[i]!.end < b[j]!.end) i++;
-    else j++;
-  }
-  return out;
 }

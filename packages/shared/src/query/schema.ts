@@ -149,6 +149,21 @@ export function condenseIntervals(intervals: readonly Interval[]): Interval[] {
   return out;
 }
 
+/** The intersection of two sorted lists of disjoint half-open intervals. */
+export function intersectIntervals(a: readonly Interval[], b: readonly Interval[]): Interval[] {
+  const out: Interval[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const start = Math.max(a[i]!.start, b[j]!.start);
+    const end = Math.min(a[i]!.end, b[j]!.end);
+    if (end > start) out.push({ start, end });
+    if (a[i]!.end < b[j]!.end) i++;
+    else j++;
+  }
+  return out;
+}
+
 const ORDERINGS: Record<string, StringOrdering> = {
   lexicographic: 'lexicographic',
   alphanumeric: 'alphanumeric',

@@ -18,6 +18,7 @@
 import {
   compileLeaf,
   FALSE,
+  intersectIntervals,
   leafColumn,
   parseNumber,
   TIME_COLUMN,
@@ -913,20 +914,5 @@ export function splitTimeFilter(filter: Filter | null): { time: Interval[] | nul
     time = time === null ? intervals : intersectIntervals(time, intervals);
   }
   return { time, rest: rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { type: 'and', fields: rest } };
-}
-
-/** The intersection of two sorted lists of disjoint half-open intervals. */
-export function intersectIntervals(a: readonly Interval[], b: readonly Interval[]): Interval[] {
-  const out: Interval[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const start = Math.max(a[i]!.start, b[j]!.start);
-    const end = Math.min(a[i]!.end, b[j]!.end);
-    if (end > start) out.push({ start, end });
-    if (a[i]!.end < b[j]!.end) i++;
-    else j++;
-  }
-  return out;
 }
 

@@ -3,10 +3,9 @@
  * interval and every time bucket is a contiguous run of rows found by binary search: no row's
  * timestamp is ever looked at in the aggregation loops.
  */
-import { bucketingOf, type Granularity, type Interval, type LoadedSegment } from '@cairn/shared';
+import { bucketingOf, intersectIntervals, type Granularity, type Interval, type LoadedSegment } from '@cairn/shared';
 import { lowerBound } from './columns.js';
 import type { Guard } from './execution.js';
-import { intersectIntervals } from './filter-program.js';
 
 /** The instants a segment covers: its interval, widened to its rows if they stray outside. */
 export function segmentSpan(segment: LoadedSegment): Interval {

@@ -3,10 +3,10 @@
  * (`none`, `ascending`) or last to first (`descending`), at most `offset + limit` of them (the
  * offset can only be applied after merging).
  */
-import { checkScanOrdering, scanRowsNeeded, TIME_COLUMN, type JsonValue, type LoadedSegment, type ScanPartial, type ScanQuery } from '@cairn/shared';
+import { checkScanOrdering, intersectIntervals, scanRowsNeeded, TIME_COLUMN, type JsonValue, type LoadedSegment, type ScanPartial, type ScanQuery } from '@cairn/shared';
 import { Columns } from './columns.js';
 import { chunkRows, type Guard } from './execution.js';
-import { compileRowFilter, intersectIntervals, splitTimeFilter } from './filter-program.js';
+import { compileRowFilter, splitTimeFilter } from './filter-program.js';
 import { rowRanges, segmentSpan } from './plan.js';
 
 export function runScan(query: ScanQuery, segment: LoadedSegment, guard: Guard): ScanPartial {

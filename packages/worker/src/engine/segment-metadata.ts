@@ -6,6 +6,7 @@
  */
 import {
   formatInterval,
+  intersectIntervals,
   TIME_COLUMN,
   type ColumnAnalysis,
   type LoadedSegment,
@@ -14,7 +15,6 @@ import {
   type SegmentMetadataQuery,
 } from '@cairn/shared';
 import type { Guard } from './execution.js';
-import { intersectIntervals } from './filter-program.js';
 import { segmentSpan } from './plan.js';
 
 function utf8Length(s: string): number {

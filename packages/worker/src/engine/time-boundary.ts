@@ -1,8 +1,8 @@
 /** timeBoundary over one segment: the first and last timestamps among the rows that pass the filter. */
-import type { LoadedSegment, TimeBoundaryPartial, TimeBoundaryQuery } from '@cairn/shared';
+import { intersectIntervals, type LoadedSegment, type TimeBoundaryPartial, type TimeBoundaryQuery } from '@cairn/shared';
 import { Columns } from './columns.js';
 import { chunkRows, type Guard } from './execution.js';
-import { compileRowFilter, intersectIntervals, splitTimeFilter } from './filter-program.js';
+import { compileRowFilter, splitTimeFilter } from './filter-program.js';
 import { rowRanges, segmentSpan } from './plan.js';
 
 export function runTimeBoundary(query: TimeBoundaryQuery, segment: LoadedSegment, guard: Guard): TimeBoundaryPartial {
