@@ -44,11 +44,16 @@ export function forwardWritesToLeader(
       return c.json(errorBody('NOT_LEADER', `this node is not the leader; ${leader} is`, leader), 503);
     }
     const res = await relay(c, target, self.id);
-    // The leader it went to handed over meanwhile: go where it points, once.
+    // The leader it went to handed over meanwhile: go where it points, once. When it points
+    // here (this node is the transferee, elected or still campaigning), the write is taken or
+    // held here like one that arrived during the election.
     const next2 = res.status === 503 ? await movedTo(res, target.id) : '';
-    if (next2 === self.id && state().role === 'leader') {
-      await next();
-      return;
+    if (next2 === self.id) {
+      const now = state();
+      if (now.role === 'leader' || (!now.leader && proposes(c.req.method, c.req.path))) {
+        await next();
+        return;
+      }
     }
     const again = members.find((m) => m.id === next2);
     return again && again.id !== self.id ? relay(c, again, self.id) : res;

@@ -441,6 +441,7 @@ export class RaftNode<S extends StateMachine> {
           }
           const r = this.core.propose(item.data);
           if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: item.waiter, at: item.at });
+          else if (parkable(r) && this.backedCandidate() !== '') this.sendToCandidate(item.waiter);
           else if (parkable(r)) this.park(item);
           else if (r.error === 'not-leader' || r.error === 'transferring') {
             item.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.message, r.leader));
@@ -491,9 +492,11 @@ export class RaftNode<S extends StateMachine> {
     const waitedMsMax = PARKED_ELECTION_TIMEOUTS_MAX * this.opts.electionTicks * this.opts.tickMs;
     const now = performance.now();
     const keep: Parked[] = [];
+    const candidate = this.backedCandidate();
     for (const p of this.parked) {
       const r = this.core.propose(p.data);
       if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: p.waiter, at: p.at });
+      else if (parkable(r) && candidate !== '') this.sendToCandidate(p.waiter);
       else if (parkable(r) && now - p.at < waitedMsMax) keep.push(p);
       else if (r.error === 'not-leader' || r.error === 'transferring') {
         p.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.leader ? r.message : `no leader was elected within ${Math.round(now - p.at)} ms; retry`, r.leader));
@@ -502,6 +505,25 @@ export class RaftNode<S extends StateMachine> {
     this.parked = keep;
     this.parkedBytes = 0;
     for (const p of keep) this.parkedBytes += p.data.length;
+  }
+
+  /**
+   * The candidate this follower voted for in the current term while no leader is known, or ''.
+   * A write held here goes there at once (refused with NOT_LEADER naming it; the HTTP layer relays
+   * it) instead of waiting for the winner's first append: the candidate holds it too and, if it
+   * wins, proposes it in the same Ready as its empty entry, so the write commits in the new term's
+   * first round instead of a round later. That is what a leader handing over sees: the transferee
+   * asks for its vote as soon as it campaigns. Nothing entered this node's log, so relaying cannot
+   * apply the write twice; if the candidate loses, it refuses the write and the client retries.
+   */
+  private backedCandidate(): NodeId {
+    const c = this.core;
+    return c.role === 'follower' && c.lead === '' && c.vote !== '' && c.vote !== this.id ? c.vote : '';
+  }
+
+  private sendToCandidate(waiter: Waiter<unknown>): void {
+    const to = this.backedCandidate();
+    waiter.reject(new RaftError('NOT_LEADER', `no leader yet; this node voted for ${to} in term ${this.core.term}`, to));
   }
 
   private async handleReady(rd: Ready): Promise<void> {
