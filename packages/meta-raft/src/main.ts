@@ -10,6 +10,7 @@ import { CoordinatorDriver } from './node/coordinator-driver.js';
 import { ConfigError, loadClusterConfig } from './node/cluster-config.js';
 import { createLogger } from './node/logger.js';
 import { NodeMetrics } from './node/metrics.js';
+import { rehearseFailovers } from './node/rehearsal.js';
 import { RaftNode } from './node/raft-node.js';
 import { RaftStorage } from './node/raft-storage.js';
 import { PeerTransport } from './node/transport.js';
@@ -53,6 +54,10 @@ function parseArgs(argv: readonly string[]): { config: string; id: string; data:
  */
 const HEAP_GROWING_PERCENT = 50;
 
+/** Handovers and writes per term the start-up rehearsal runs through (see `rehearseFailovers`). */
+const REHEARSAL_HANDOVERS = 60;
+const REHEARSAL_PROPOSALS = 20;
+
 async function main(): Promise<void> {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const args = parseArgs(process.argv.slice(2));
@@ -68,6 +73,10 @@ async function main(): Promise<void> {
   } catch (err) {
     throw new ConfigError(`cannot open ${join(dataDir, 'raft')}: ${(err as Error).message} (is another cairn-meta using it?)`);
   }
+  // Before the node starts, so that it holds no raft loop up: 50-80 ms of CPU (measured).
+  const rehearsalStart = performance.now();
+  const rehearsal = rehearseFailovers(REHEARSAL_HANDOVERS, REHEARSAL_PROPOSALS);
+  log.debug({ ...rehearsal, ms: Math.round(performance.now() - rehearsalStart) }, 'rehearsed failovers in memory');
   const metrics = new NodeMetrics();
   // The node and the transport refer to each other through these closures.
   let node: RaftNode<ReturnType<typeof catalogMachines.fromRecords>> | null = null;

@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { catalogLimits, checkIntervals } from '../catalog/index.js';
 import type { KeyValue, RangeResponse, TxnResponse } from '../catalog/index.js';
+import { encodeCommand } from '../node/catalog-machine.js';
 import { checked, readCatalog, writeCatalog } from './context.js';
 import type { ServerDeps } from './context.js';
 import { ApiError } from './errors.js';
@@ -235,7 +236,22 @@ function rangeJson(r: { kvs: KeyValue[]; count: number; more: boolean }): Json {
   };
 }
 
+/**
+ * Runs the KV writes' validation and encoding once, proposing nothing. A follower relays the
+ * writes it receives without running this code, so a newly elected leader used to compile it on
+ * its first write, on the failover's path: the first `checked` call alone took about 3 ms in a
+ * fresh process, the next ones under 0.2 ms.
+ */
+function warmKvWrites(): void {
+  const key = Buffer.from('warm-up').toString('base64');
+  encodeCommand(checked('kvPut', putRequest({ key, value: key, prev_kv: false }, 'body')));
+  encodeCommand(checked('kvDeleteRange', deleteRequest({ key }, 'body')));
+  const put = requestOp({ request_put: { key, value: key } }, 'success[0]').op;
+  encodeCommand(checked('kvTxn', { compare: [compare({ key, target: 'VERSION', result: 'EQUAL', version: '0' }, 'compare[0]')], success: [put], failure: [] }));
+}
+
 export function etcdRoutes(app: OpenAPIHono, deps: ServerDeps): void {
+  warmKvWrites();
   const clusterId = numericId(deps.config.meta.map((m) => m.id).sort().join(','));
   // Once, not per answer: a SHA-256 per response was 1.5% of a leader's CPU under a put load.
   const memberId = numericId(deps.self.id);
