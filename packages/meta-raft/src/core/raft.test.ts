@@ -159,6 +159,29 @@ t.test('leader transfer: the candidate\'s votes leave before its fsync; the new 
   for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write`);
 });
 
+t.test('leader transfer with a write in flight: TimeoutNow leaves right behind the appends, and the write commits', async (t) => {
+  const cores = group(['a', 'b', 'c']);
+  const a = elect(cores, 'a');
+  t.ok(a.propose(bytes('before')).ok);
+  settle(cores);
+  const p = a.propose(bytes('in flight'));
+  t.ok(p.ok);
+  const sent = a.ready();
+  a.advance();
+  t.ok(p.ok && carried(sent, 'b').includes(p.index), 'the write is on its way to b');
+
+  t.ok(a.transferLeader('b'));
+  const handover = a.ready();
+  a.advance();
+  t.ok(handover.messages.some((m) => m.type === 'timeout-now' && m.to === 'b'), 'TimeoutNow without waiting for b to acknowledge the write');
+  // In order on a's stream to b: the write, then TimeoutNow.
+  for (const m of [...sent.messages, ...handover.messages]) cores.get(m.to)!.step(m);
+  settle(cores);
+  const b = cores.get('b')!;
+  t.equal(b.role, 'leader', 'b took over');
+  for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write that was in flight`);
+});
+
 t.test('a new leader streams to each voter from where the voter said its log ends: a voter that is behind gets what it misses in the first append', async (t) => {
   const cores = group(['a', 'b', 'c']);
   const a = elect(cores, 'a');

@@ -298,8 +298,11 @@ export class RaftCore {
     this.leadTransferee = target;
     // The transfer must finish within an election timeout, or it is abandoned.
     this.electionElapsed = 0;
-    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
-    else this.sendAppend(target);
+    if (pr.match !== this.log.lastIndex()) {
+      this.sendAppend(target);
+      while (this.maybeSendAppend(target, false)) { /* bounded by inflightAppendsMax */ }
+    }
+    if (pr.match === this.log.lastIndex() || this.oneAppendBehind(pr)) this.sendTimeoutNow(target);
     return true;
   }
 
@@ -877,6 +880,20 @@ export class RaftCore {
   private answerRead(to: NodeId, index: number, context: string): void {
     if (to === this.id) this.readStates.push({ index, context });
     else this.send({ ...emptyMessage('read-index-resp', this.id, to, this.term), index, context });
+  }
+
+  /**
+   * Whether a transfer target lacks only the entries of one append that is on its way to it, and
+   * has been answering: a write in flight at the moment of a handover. TimeoutNow then follows
+   * that append at once instead of after its acknowledgement, which saves the handover a
+   * replication round: messages to one peer arrive in order, so the target campaigns with the
+   * entries appended. Should the append be lost after all, the target campaigns with a shorter
+   * log and loses (election safety does not depend on this), and the group elects a leader after
+   * an election timeout. More than one append unacknowledged (a target that was cut off, or is
+   * slow) waits for the acknowledgement, as before.
+   */
+  private oneAppendBehind(pr: Progress): boolean {
+    return pr.state === 'replicate' && pr.recentActive && pr.next > this.log.lastIndex() && pr.inflights.count <= 1;
   }
 
   private sendTimeoutNow(to: NodeId): void {
