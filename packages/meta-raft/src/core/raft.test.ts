@@ -182,6 +182,36 @@ t.test('leader transfer with a write in flight: TimeoutNow leaves right behind t
   for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write that was in flight`);
 });
 
+t.test('leader transfer whose in-flight append is lost: the target does not campaign without the entry TimeoutNow names, and takes over once it has it', async (t) => {
+  const cores = group(['a', 'b', 'c']);
+  const a = elect(cores, 'a');
+  const b = cores.get('b')!;
+  t.ok(a.propose(bytes('before')).ok);
+  settle(cores);
+  const p = a.propose(bytes('in flight'));
+  t.ok(p.ok);
+  const sent = a.ready();
+  a.advance();
+  t.ok(a.transferLeader('b'));
+  const handover = a.ready();
+  a.advance();
+  const timeoutNow = handover.messages.find((m) => m.type === 'timeout-now' && m.to === 'b')!;
+  t.ok(timeoutNow, 'TimeoutNow behind the append');
+  // The append to b is lost (a broken stream); c gets its copy.
+  for (const m of sent.messages) if (m.to !== 'b') cores.get(m.to)!.step(m);
+  const termBefore = b.term;
+  b.step(timeoutNow);
+  t.equal(b.role, 'follower', 'b lacks the entry TimeoutNow names: no campaign');
+  t.equal(b.term, termBefore, 'and no new term that would depose a');
+  // a resends what b lacks (on its next heartbeat round) and then TimeoutNow again.
+  for (let i = 0; i < 20 && b.role !== 'leader'; i++) {
+    a.tick();
+    settle(cores);
+  }
+  t.equal(b.role, 'leader', 'the transfer completed');
+  for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write`);
+});
+
 t.test('a new leader streams to each voter from where the voter said its log ends: a voter that is behind gets what it misses in the first append', async (t) => {
   const cores = group(['a', 'b', 'c']);
   const a = elect(cores, 'a');

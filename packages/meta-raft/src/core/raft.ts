@@ -724,7 +724,12 @@ export class RaftCore {
         this.handleSnapshot(m);
         return;
       case 'timeout-now':
-        // The leader hands over: campaign at once, skipping pre-vote and the lease.
+        // The leader hands over: campaign at once, skipping pre-vote and the lease. It names its
+        // last entry (index 0: a node that does not, which is checked no further); without that
+        // entry here, the append TimeoutNow followed was lost: a campaign would ask for votes
+        // with a shorter log and leave the group leaderless, so wait for the TimeoutNow the
+        // leader sends once this node has acknowledged everything.
+        if (m.index > 0 && !this.log.matchTerm(m.index, m.logTerm)) return;
         this.campaignIfAllowed(true);
         if (this.role === 'candidate') this.transferFrom = m.from;
         return;
@@ -887,17 +892,18 @@ export class RaftCore {
    * has been answering: a write in flight at the moment of a handover. TimeoutNow then follows
    * that append at once instead of after its acknowledgement, which saves the handover a
    * replication round: messages to one peer arrive in order, so the target campaigns with the
-   * entries appended. Should the append be lost after all, the target campaigns with a shorter
-   * log and loses (election safety does not depend on this), and the group elects a leader after
-   * an election timeout. More than one append unacknowledged (a target that was cut off, or is
-   * slow) waits for the acknowledgement, as before.
+   * entries appended. Should the append be lost after all (a broken stream, a full queue), the
+   * target sees that it lacks the entry TimeoutNow names and waits; the TimeoutNow sent on its
+   * acknowledgement of the resent entries completes the transfer. More than one append
+   * unacknowledged (a target that was cut off, or is slow) waits for the acknowledgement.
    */
   private oneAppendBehind(pr: Progress): boolean {
     return pr.state === 'replicate' && pr.recentActive && pr.next > this.log.lastIndex() && pr.inflights.count <= 1;
   }
 
   private sendTimeoutNow(to: NodeId): void {
-    this.send(emptyMessage('timeout-now', this.id, to, this.term));
+    const last = this.log.lastIndex();
+    this.send({ ...emptyMessage('timeout-now', this.id, to, this.term), index: last, logTerm: this.log.term(last) ?? 0 });
   }
 
   private broadcastAppend(): void {

@@ -9,17 +9,18 @@ import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import t from 'tap';
 import type { Test } from 'tap';
+import { RaftError } from '../node/raft-node.js';
 import { errorBody } from './errors.js';
 import { forwardWritesToLeader } from './forward.js';
 
-/** A stand-in for the old leader: every write gets 503 NOT_LEADER naming `names`. */
-async function oldLeader(t: Test, names: string): Promise<{ url: string; hits: () => number }> {
+/** A stand-in for another member: every write gets 503 NOT_LEADER naming `names`, or 200 taken by `names` when `takes`. */
+async function oldLeader(t: Test, names: string, takes = false): Promise<{ url: string; hits: () => number }> {
   let hits = 0;
   const server = createServer((req, res) => {
     hits++;
     req.resume();
-    res.writeHead(503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(errorBody('NOT_LEADER', `handing over to ${names}`, names)));
+    res.writeHead(takes ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(takes ? { takenBy: names } : errorBody('NOT_LEADER', `handing over to ${names}`, names)));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
@@ -60,4 +61,26 @@ t.test('a node that follows another leader by then still answers with where to g
   const res = await pending;
   t.equal(res.status, 503);
   t.equal(((await res.json()) as { error: { code: string } }).error.code, 'NOT_LEADER');
+});
+
+t.test('a write sent to the candidate this node voted for, which lost, goes on to the winner', async (t) => {
+  const winner = await oldLeader(t, 'm1', true);
+  const loser = await oldLeader(t, 'm1');
+  const members = [
+    { id: 'm1', url: winner.url, dc: 'dc1' },
+    { id: 'm2', url: 'http://127.0.0.1:1', dc: 'dc1' },
+    { id: 'm3', url: loser.url, dc: 'dc1' },
+  ];
+  const a = new Hono();
+  // m2 has no leader and voted for m3: its node refuses the write naming m3.
+  a.use('*', forwardWritesToLeader(members[1]!, members, () => ({ role: 'follower', leader: '' }), (m) => m === 'POST', (m) => m === 'POST'));
+  a.post('/v3/kv/put', () => {
+    throw new RaftError('NOT_LEADER', 'no leader yet; this node voted for m3', 'm3');
+  });
+  a.onError((err, c) => c.json(errorBody('NOT_LEADER', err.message, (err as RaftError).leader), 503));
+  const res = await a.request('http://m2/v3/kv/put', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  t.equal(loser.hits(), 1, 'sent to m3 first');
+  t.equal(winner.hits(), 1, 'then to m1, which m3 named');
+  t.equal(res.status, 200);
+  t.same(await res.json(), { takenBy: 'm1' });
 });

@@ -31,11 +31,23 @@ export function forwardWritesToLeader(
     if (!goesToLeader(c.req.method, c.req.path)) return next();
     const { role, leader } = state();
     const forwarded = c.req.header(FORWARDED_HEADER) !== undefined;
-    if (role === 'leader' || (!leader && proposes(c.req.method, c.req.path))) {
+    // Takes the write here. A refusal naming another node (the write never entered the log: a
+    // leader or candidate elsewhere) goes there; and if that node names a third one (the
+    // candidate it was sent to lost the election meanwhile), there once more. A relayed request
+    // is never relayed again by the node it reaches, so this ends after two hops.
+    const takeHere = async (): Promise<void> => {
       await next();
       const moved = c.error instanceof RaftError && c.error.code === 'NOT_LEADER' ? c.error.leader : '';
       const target = members.find((m) => m.id === moved);
-      if (target && target.id !== self.id && !forwarded) c.res = await relay(c, target, self.id);
+      if (!target || target.id === self.id || forwarded) return;
+      let res = await relay(c, target, self.id);
+      const further = res.status === 503 ? await movedTo(res, target.id) : '';
+      const again = members.find((m) => m.id === further);
+      if (again && again.id !== self.id) res = await relay(c, again, self.id);
+      c.res = res;
+    };
+    if (role === 'leader' || (!leader && proposes(c.req.method, c.req.path))) {
+      await takeHere();
       return;
     }
     if (!leader) return c.json(errorBody('NO_LEADER', 'no leader is known right now (an election is under way); retry shortly'), 503);
@@ -51,7 +63,7 @@ export function forwardWritesToLeader(
     if (next2 === self.id) {
       const now = state();
       if (now.role === 'leader' || (!now.leader && proposes(c.req.method, c.req.path))) {
-        await next();
+        await takeHere();
         return;
       }
     }

@@ -24,8 +24,8 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 }
 
 /** Member b of a three-voter group, which never campaigns on its own and sends nothing anywhere; what it sent is recorded. */
-async function memberB(t: Test) {
-  const storage = await RaftStorage.open(t.testdir());
+async function memberB(t: Test, dir = t.testdir()) {
+  const storage = await RaftStorage.open(dir);
   const sent: Message[] = [];
   const node = new RaftNode({
     id: 'b', voters: ['a', 'b', 'c'], storage, machines: catalogMachines, send: (ms) => sent.push(...ms), log,
@@ -33,11 +33,15 @@ async function memberB(t: Test) {
     onFatal: (err) => t.fail(`b's loop failed: ${err.message}`),
   });
   await node.start();
-  t.teardown(async () => {
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
     await node.stop();
     await storage.close();
-  });
-  return { node, sent };
+  };
+  t.teardown(close);
+  return { node, sent, close };
 }
 
 /** c asks for b's vote in `term`, with a log as long as b's. */
@@ -92,4 +96,24 @@ t.test('a follower that has not voted keeps holding writes', async (t) => {
   t.equal(node.heldWrites(), 1, 'still held: no candidate to send it to');
   await node.stop();
   t.equal((await held).code, 'STOPPED');
+});
+
+t.test('a vote restored at a restart backs nobody: writes stay held', async (t) => {
+  const dir = t.testdir();
+  const first = await memberB(t, dir);
+  first.node.receive([voteRequest(first.node, first.node.status().term + 1)]);
+  await until('the vote to be granted', () => first.sent.some((m) => m.type === 'vote-resp' && m.to === 'c' && !m.reject));
+  await first.close();
+  // The same member restarts: its term and its vote for c come back from disk, and no leader
+  // is known. c's campaign was decided long ago (c may be gone): a write must not be sent there.
+  const again = await memberB(t, dir);
+  t.equal(again.node.core.vote, 'c', 'the vote came back from disk');
+  let settled = false;
+  void refusal(again.node.propose(put('after restart'), 8000)).then(() => (settled = true));
+  await until('the write to be held', () => again.node.heldWrites() === 1);
+  t.equal(settled, false, 'held, not refused naming c');
+  // A new campaign in a later term is backed again.
+  again.node.receive([voteRequest(again.node, again.node.status().term + 1)]);
+  await until('the held write to go to c', () => settled);
+  t.equal(again.node.heldWrites(), 0);
 });

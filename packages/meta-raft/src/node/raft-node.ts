@@ -146,6 +146,11 @@ export class RaftNode<S extends StateMachine> {
    */
   private parked: Parked[] = [];
   private parkedBytes = 0;
+  /**
+   * The last term in which this node knew a leader (or the term it restarted in): a vote of that
+   * term was cast before or while a leader was known, so it backs no campaign under way now.
+   */
+  private leaderSeenTerm = 0;
   /** Bytes of entries applied since the last compaction. */
   private appliedBytes = 0;
 
@@ -182,6 +187,8 @@ export class RaftNode<S extends StateMachine> {
       o.log.info({ term: this.core.term, applied: this.core.log.applied, last: this.core.log.lastIndex() }, 'recovered from disk');
     }
     this.lastCompaction = this.core.log.offset;
+    // A vote restored from disk was cast before the restart, for a campaign long decided.
+    this.leaderSeenTerm = this.core.term;
     // Membership as of the compaction point, then after each conf change up to the applied index.
     this.confHistory = [{ index: this.core.log.offset, conf: loaded.compaction?.conf ?? { voters: [], learners: [] } }];
     let conf = this.confHistory[0]!.conf;
@@ -404,6 +411,7 @@ export class RaftNode<S extends StateMachine> {
         const ticks = Math.min(this.pendingTicks, TICKS_PER_TURN_MAX);
         this.pendingTicks = 0;
         for (let i = 0; i < ticks; i++) this.core.tick();
+        if (this.core.lead !== '') this.leaderSeenTerm = this.core.term;
         if (this.parked.length > 0) this.settleParked();
         if (!this.core.hasReady()) {
           if (this.inbox.length === 0 && this.pendingTicks === 0) break;
@@ -508,17 +516,21 @@ export class RaftNode<S extends StateMachine> {
   }
 
   /**
-   * The candidate this follower voted for in the current term while no leader is known, or ''.
+   * The candidate this follower voted for in a term in which no leader has been known yet, or ''.
    * A write held here goes there at once (refused with NOT_LEADER naming it; the HTTP layer relays
    * it) instead of waiting for the winner's first append: the candidate holds it too and, if it
    * wins, proposes it in the same Ready as its empty entry, so the write commits in the new term's
    * first round instead of a round later. That is what a leader handing over sees: the transferee
    * asks for its vote as soon as it campaigns. Nothing entered this node's log, so relaying cannot
-   * apply the write twice; if the candidate loses, it refuses the write and the client retries.
+   * apply the write twice; if the candidate loses, it refuses the write naming the winner, and
+   * the relaying node sends it there (see forward.ts). A vote of a term in which a leader was
+   * known (a leader that has since died, with a lost pre-vote keeping the term) or restored at a
+   * restart backs nobody: the write stays held here.
    */
   private backedCandidate(): NodeId {
     const c = this.core;
-    return c.role === 'follower' && c.lead === '' && c.vote !== '' && c.vote !== this.id ? c.vote : '';
+    if (c.role !== 'follower' || c.lead !== '' || c.term <= this.leaderSeenTerm) return '';
+    return c.vote !== '' && c.vote !== this.id ? c.vote : '';
   }
 
   private sendToCandidate(waiter: Waiter<unknown>): void {
