@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from './checksum.js';
 import { prng, randomBytes } from './contract.js';
@@ -80,6 +80,36 @@ t.test('a copy whose thread dies fails, leaves nothing, and the next copy gets a
   const again = new CopyThreads(1, 4096);
   t.teardown(() => again.close());
   t.same(await again.copy(join(dir, 'src'), join(dir, 'dst3'), 1 << 20), { size: 64 * 1024, sha256: sha256Hex(readFileSync(join(dir, 'src'))) }, 'a new copier works');
+});
+
+t.test('a thread that dies before it created the destination leaves a file already there alone', async (t) => {
+  const dir = t.testdir();
+  const fifo = join(dir, 'src');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) {
+    t.comment('mkfifo is not available: nothing to test here');
+    return;
+  }
+  // Someone else's file at the destination: the thread would answer EEXIST if it got that far.
+  writeFileSync(join(dir, 'dst'), 'not the copier\'s');
+  const copier = new CopyThreads(1, 4096);
+  // Opening the source (a FIFO without a writer) blocks the thread before it touches the
+  // destination; close() terminates it there (or before it took the job at all).
+  const inFlight = copier.copy(fifo, join(dir, 'dst'), 1 << 20).catch((e: unknown) => e);
+  let closed = false;
+  const closing = copier.close().then(() => (closed = true));
+  // A thread blocked in open() only stops once the open returns: give the FIFO a writer.
+  const deadline = Date.now() + 10_000;
+  while (!closed && Date.now() < deadline) {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: no reader (yet, or any more)
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await closing;
+  t.ok((await inFlight) instanceof Error, 'the copy fails');
+  t.equal(readFileSync(join(dir, 'dst'), 'utf8'), 'not the copier\'s', 'the file that was there is untouched');
 });
 
 /** Bytes of `path` in the page cache (util-linux fincore), or null where fincore is missing. */

@@ -23,7 +23,11 @@ interface Job {
   readonly src: string;
   readonly dst: string;
   readonly sizeMax: number;
-  /** Int32 slot the thread polls between chunks: non-zero means stop (see `copy`'s signal). */
+  /**
+   * Shared with the thread. Slot 0: the thread polls it between chunks; non-zero means stop (see
+   * `copy`'s signal). Slot 1: the thread sets it once it has created the destination, so that a
+   * thread that dies removes only a file it made.
+   */
   readonly stop: Int32Array;
   readonly resolve: (r: CopyResult) => void;
   readonly reject: (err: unknown) => void;
@@ -111,6 +115,7 @@ parentPort.on('message', (job) => {
     side = 'dst';
     w = fs.openSync(job.dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
     created = true;
+    Atomics.store(job.stop, 1, 1);
     if (rDirect >= 0) wDirect = openDirect(job.dst, fs.constants.O_WRONLY);
     const hash = createHash('sha256');
     let size = 0;
@@ -209,7 +214,7 @@ export class CopyThreads {
     signal?.throwIfAborted();
     if (this.closed) return Promise.reject(new Error('CopyThreads: closed'));
     return new Promise<CopyResult>((resolve, reject) => {
-      const stop = new Int32Array(new SharedArrayBuffer(4));
+      const stop = new Int32Array(new SharedArrayBuffer(8));
       const onAbort = (): void => {
         Atomics.store(stop, 0, 1);
         const i = this.waiting.indexOf(job);
@@ -281,9 +286,11 @@ export class CopyThreads {
       const job = thread.job;
       thread.job = null;
       if (job) {
-        // The thread died mid-copy (terminated, out of memory): whatever it wrote goes. (Had
-        // the destination existed before, the thread would have answered EEXIST instead.)
-        rmSync(job.dst, { force: true });
+        // The thread died mid-copy (terminated, out of memory): whatever it wrote goes, but only
+        // if it made the file. A thread that died before (waiting on the source, or before it took
+        // the job) leaves the path alone: a file there is someone else's, which it would have
+        // answered EEXIST for.
+        if (Atomics.load(job.stop, 1) !== 0) rmSync(job.dst, { force: true });
         job.reject(new CopyError('dst', undefined, `the copy thread stopped: ${err instanceof Error ? err.message : String(err)}`));
       }
       if (!this.closed) this.dispatch();
