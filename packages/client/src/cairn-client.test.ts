@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { parseInterval, QueryError } from '@cairn/shared';
+import { until } from '@cairn/shared/testing';
 import { CairnClient } from './cairn-client.js';
 import type { CairnClientOptions } from './cairn-client.js';
 import { SEGMENTS_PER_REQUEST_MAX } from './query/fanout.js';
@@ -17,15 +18,6 @@ function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
   const wait = new Promise<void>((r) => (open = r));
   return { wait, open };
-}
-
-/** Polls `cond` until it holds; fails after `deadlineMs`. */
-async function until(cond: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** A promise's outcome once it has one (`settled` tells whether it has). */
@@ -202,12 +194,12 @@ t.test('refused by every replica: the query fails with the worker\'s error, and 
     { id: 's3', start: 0, end: D, version: 'v1', loadedOn: ['w3'] },
   ], { fanout: { concurrencyMax: 2 } });
   const q = track(client.query(query([DAY1], { queryId: 'q' })));
-  await until(() => q.settled, 'the query to fail');
+  await until('the query to fail', () => q.settled);
   t.ok(q.error instanceof QueryError, 'a query error');
   t.equal((q.error as QueryError).code, 'RESOURCE_LIMIT', 'the worker\'s error, not SEGMENTS_UNAVAILABLE');
   t.match((q.error as QueryError).message, /worker w1 refused the query: HTTP 400 Resource limit exceeded: too many groups/);
   t.equal(w1.requests.length, 1);
-  await until(() => w2.cancels.length === 1, 'the request in flight to be cancelled');
+  await until('the request in flight to be cancelled', () => w2.cancels.length === 1);
   t.same(w2.cancels, [w2.requests[0]!.subId]);
   t.equal(w3.requests.length, 0, 'nothing more was sent');
 });
@@ -222,7 +214,7 @@ t.test('a hedge refused does not fail the query while the primary may answer', a
   const w2 = new FakeWorker('w2', { s1: [1, 2] }, () => ({ status: 400, json: { error: 'Json parse failed', errorMessage: 'old worker' } }));
   const client = await cluster(t, [w1, w2], [{ id: 's1', start: 0, end: D, version: 'v1', loadedOn: ['w1', 'w2'] }], { fanout: { hedgeDelayFloorMs: 1, hedgeDelayCeilingMs: 1 } });
   const q = track(client.query(query([DAY1])));
-  await until(() => w2.requests.length === 1, 'the hedge');
+  await until('the hedge', () => w2.requests.length === 1);
   slow.open();
   await q.done;
   t.same(q.error, undefined, 'no error');
@@ -240,11 +232,11 @@ for (const how of ['timeout', 'cancel'] as const) {
     const ws = ['w1', 'w2', 'w3'].map((id, i) => new FakeWorker(id, { [`s${i + 1}`]: [1] }, hang));
     const client = await cluster(t, ws, ws.map((w, i) => ({ id: `s${i + 1}`, start: 0, end: D, version: 'v1', loadedOn: [w.id] })), { fanout: { concurrencyMax: 1 } });
     const q = track(client.query(query([DAY1], { queryId: 'q', ...(how === 'timeout' ? { timeout: 200 } : {}) })));
-    await until(() => ws[0]!.requests.length === 1, 'the first request');
+    await until('the first request', () => ws[0]!.requests.length === 1);
     if (how === 'cancel') t.ok(client.cancel('q'));
-    await until(() => q.settled, 'the query to end');
+    await until('the query to end', () => q.settled);
     t.equal((q.error as QueryError).code, how === 'timeout' ? 'QUERY_TIMEOUT' : 'QUERY_CANCELLED');
-    await until(() => ws[0]!.cancels.length > 0, 'the cancel');
+    await until('the cancel', () => ws[0]!.cancels.length > 0);
     t.same(ws[0]!.cancels, [ws[0]!.requests[0]!.subId], 'the worker was told to drop it');
     t.same(ws.slice(1).map((w) => w.requests.length), [0, 0], 'the other groups were never sent');
   });
@@ -258,10 +250,10 @@ t.test('a query waiting for the first timeline honours its timeout and cancel', 
   const client = new CairnClient({ metaUrls: [meta], token: 't' });
   const timedOut = track(client.query(query([DAY1], { timeout: 50 })));
   const cancelled = track(client.query(query([DAY1], { queryId: 'c' })));
-  await until(() => timedOut.settled, 'the timeout');
+  await until('the timeout', () => timedOut.settled);
   t.equal((timedOut.error as QueryError).code, 'QUERY_TIMEOUT');
   t.ok(client.cancel('c'));
-  await until(() => cancelled.settled, 'the cancel');
+  await until('the cancel', () => cancelled.settled);
   t.equal((cancelled.error as QueryError).code, 'QUERY_CANCELLED');
   hold.open();
   t.equal(rowsOf(await client.query(query([DAY1]))), 1, 'the fetch went on for the next query');

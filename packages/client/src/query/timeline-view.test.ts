@@ -1,5 +1,6 @@
 import { mock } from 'node:test';
 import t, { type Test } from 'tap';
+import { until } from '@cairn/shared/testing';
 import type { MetaClient } from '../meta-client.js';
 import { TimelineView } from './timeline-view.js';
 import type { ServedSegment, ServingWorker } from './timeline-view.js';
@@ -11,14 +12,6 @@ function fakeMeta() {
     getIfChanged: () => new Promise((resolve, reject) => calls.push({ resolve: (body) => resolve({ notModified: false, etag: `"${calls.length}"`, body }), reject })),
   } as unknown as MetaClient;
   return { meta, calls };
-}
-
-async function until(cond: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const seg = (id: string, start: number, end: number, version: string, partition = 0): ServedSegment =>
@@ -71,7 +64,7 @@ t.test('segments partly covered by newer ones carry their visible stretches', as
   const { meta, calls } = fakeMeta();
   const view = new TimelineView(meta, 60_000);
   const p = view.segments('ds', ALL);
-  await until(() => calls.length > 0, 'the fetch');
+  await until('the fetch', () => calls.length > 0);
   calls[0]!.resolve({
     segments: [
       seg('day', 0, 100, 'v1'), seg('hour', 30, 40, 'v2'),
@@ -93,7 +86,7 @@ t.test('a group is complete by the partition count the timeline sends, not by it
   const { meta, calls } = fakeMeta();
   const view = new TimelineView(meta, 60_000);
   const p = view.segments('ds', ALL);
-  await until(() => calls.length > 0, 'the fetch');
+  await until('the fetch', () => calls.length > 0);
   calls[0]!.resolve({
     segments: [
       // v2 of [0, 10) has two partitions, and its last was marked unused: 0 alone is listed.
@@ -113,15 +106,15 @@ t.test('a view listing no worker live leaves every worker a candidate', async (t
   let clock = 0;
   const view = new TimelineView(meta, 1000, () => clock);
   const p = view.segments('ds', ALL);
-  await until(() => calls.length > 0, 'the fetch');
+  await until('the fetch', () => calls.length > 0);
   calls[0]!.resolve({ segments: [seg('s1', 0, 100, 'v1')], workers: [worker('w1', true), worker('w2', false)] });
   await p;
   t.equal(view.worker('w2')!.live, false, 'some live: taken at its word');
   clock = 5000; // stale: the next query refreshes
   const q = view.segments('ds', ALL);
-  await until(() => calls.length > 1, 'the refresh');
+  await until('the refresh', () => calls.length > 1);
   calls[1]!.resolve({ segments: [seg('s1', 0, 100, 'v1')], workers: [worker('w1', false), worker('w2', false)] });
   await q;
-  await until(() => view.worker('w2')!.live, 'the new view');
+  await until('the new view', () => view.worker('w2')!.live);
   t.same(view.allWorkers().map((w) => w.live), [true, true], 'none live: liveness unknown');
 });

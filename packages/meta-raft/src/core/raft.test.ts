@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { RaftCore } from './raft.js';
 import type { Message } from './types.js';
 
@@ -159,9 +160,11 @@ t.test('leader transfer: the candidate\'s votes leave before its fsync; the new 
   for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write`);
 });
 
-t.test('leader transfer with a write in flight: TimeoutNow leaves right behind the appends, and the write commits', async (t) => {
+/** a leads a, b, c; a write is proposed and its appends taken (`sent`, not delivered); then a hands over to b (`handover`). */
+function handoverWithWriteInFlight(t: Test) {
   const cores = group(['a', 'b', 'c']);
   const a = elect(cores, 'a');
+  const b = cores.get('b')!;
   t.ok(a.propose(bytes('before')).ok);
   settle(cores);
   const p = a.propose(bytes('in flight'));
@@ -169,32 +172,24 @@ t.test('leader transfer with a write in flight: TimeoutNow leaves right behind t
   const sent = a.ready();
   a.advance();
   t.ok(p.ok && carried(sent, 'b').includes(p.index), 'the write is on its way to b');
-
   t.ok(a.transferLeader('b'));
   const handover = a.ready();
   a.advance();
+  return { cores, a, b, p, sent, handover };
+}
+
+t.test('leader transfer with a write in flight: TimeoutNow leaves right behind the appends, and the write commits', async (t) => {
+  const { cores, b, p, sent, handover } = handoverWithWriteInFlight(t);
   t.ok(handover.messages.some((m) => m.type === 'timeout-now' && m.to === 'b'), 'TimeoutNow without waiting for b to acknowledge the write');
   // In order on a's stream to b: the write, then TimeoutNow.
   for (const m of [...sent.messages, ...handover.messages]) cores.get(m.to)!.step(m);
   settle(cores);
-  const b = cores.get('b')!;
   t.equal(b.role, 'leader', 'b took over');
   for (const [id, c] of cores) t.ok(p.ok && c.log.committed >= p.index, `${id} committed the write that was in flight`);
 });
 
 t.test('leader transfer whose in-flight append is lost: the target does not campaign without the entry TimeoutNow names, and takes over once it has it', async (t) => {
-  const cores = group(['a', 'b', 'c']);
-  const a = elect(cores, 'a');
-  const b = cores.get('b')!;
-  t.ok(a.propose(bytes('before')).ok);
-  settle(cores);
-  const p = a.propose(bytes('in flight'));
-  t.ok(p.ok);
-  const sent = a.ready();
-  a.advance();
-  t.ok(a.transferLeader('b'));
-  const handover = a.ready();
-  a.advance();
+  const { cores, a, b, p, sent, handover } = handoverWithWriteInFlight(t);
   const timeoutNow = handover.messages.find((m) => m.type === 'timeout-now' && m.to === 'b')!;
   t.ok(timeoutNow, 'TimeoutNow behind the append');
   // The append to b is lost (a broken stream); c gets its copy.

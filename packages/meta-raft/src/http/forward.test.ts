@@ -27,6 +27,9 @@ async function oldLeader(t: Test, names: string, takes = false): Promise<{ url: 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => hits };
 }
 
+/** A write arriving at m2. */
+const putTo = (a: Hono) => a.request('http://m2/v3/kv/put', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+
 function app(state: () => { role: string; leader: string }, leaderUrl: string) {
   const members = [
     { id: 'm1', url: leaderUrl, dc: 'dc1' },
@@ -43,7 +46,7 @@ t.test('a write the old leader sends back to this campaigning node is held here,
   let state = { role: 'follower', leader: 'm1' };
   const a = app(() => state, old.url);
   // The relay leaves while m2 still follows m1; by the time m1 answers, m2 campaigns.
-  const pending = a.request('http://m2/v3/kv/put', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  const pending = putTo(a);
   state = { role: 'candidate', leader: '' };
   const res = await pending;
   t.equal(old.hits(), 1, 'relayed once to the old leader');
@@ -55,7 +58,7 @@ t.test('a node that follows another leader by then still answers with where to g
   const old = await oldLeader(t, 'm2');
   let state = { role: 'follower', leader: 'm1' };
   const a = app(() => state, old.url);
-  const pending = a.request('http://m2/v3/kv/put', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  const pending = putTo(a);
   // m2 lost the election meanwhile (it knows m1 leads again): it must not take the write.
   state = { role: 'follower', leader: 'm1' };
   const res = await pending;
@@ -78,7 +81,7 @@ t.test('a write sent to the candidate this node voted for, which lost, goes on t
     throw new RaftError('NOT_LEADER', 'no leader yet; this node voted for m3', 'm3');
   });
   a.onError((err, c) => c.json(errorBody('NOT_LEADER', err.message, (err as RaftError).leader), 503));
-  const res = await a.request('http://m2/v3/kv/put', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  const res = await putTo(a);
   t.equal(loser.hits(), 1, 'sent to m3 first');
   t.equal(winner.hits(), 1, 'then to m1, which m3 named');
   t.equal(res.status, 200);

@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { hashIdSet, newerVersion } from '@cairn/shared';
+import { until } from '@cairn/shared/testing';
 import { Catalog } from '../catalog/catalog.js';
 import type { CommandResult } from '../catalog/index.js';
 import type { Entry } from '../core/index.js';
@@ -282,15 +283,6 @@ t.test('cycles take at most a budget-th of the loop: the next waits for the peri
   t.equal(nextCycleDelayMs(1000, 5000, 20, 10), 180, 'waiting for a commit does not count');
   t.equal(nextCycleDelayMs(5, 10, 0, 10), 10, 'never sooner than 10 ms');
 });
-
-/** Polls `ok` every few milliseconds until it holds, failing after `timeoutMs` (a deadline, not a sleep). */
-async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const report = (loaded: readonly string[], assignmentsHash: string): HeartbeatReport => ({
   loadedHash: hashIdSet(loaded), loaded: [...loaded], loadQueue: 0, cacheBytes: 0, queuedUnits: 0, queryCounts: {}, latencyMs: { p50: 1, p99: 2 }, assignmentsHash,

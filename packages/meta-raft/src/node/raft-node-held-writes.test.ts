@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import type { Test } from 'tap';
+import { until } from '@cairn/shared/testing';
 import { emptyMessage } from '../core/index.js';
 import type { Message } from '../core/index.js';
 import { catalogMachines, encodeCommand } from './catalog-machine.js';
@@ -14,14 +15,6 @@ import { RaftError, RaftNode } from './raft-node.js';
 import { RaftStorage } from './raft-storage.js';
 
 const log = createLogger({}, 'silent');
-
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Member b of a three-voter group, which never campaigns on its own and sends nothing anywhere; what it sent is recorded. */
 async function memberB(t: Test, dir = t.testdir()) {

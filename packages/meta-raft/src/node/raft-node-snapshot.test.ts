@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import type { Test } from 'tap';
+import { until } from '@cairn/shared/testing';
 import { emptyMessage } from '../core/index.js';
 import type { Message } from '../core/index.js';
 import { catalogMachines, encodeCommand } from './catalog-machine.js';
@@ -15,14 +16,6 @@ import { RaftError, RaftNode } from './raft-node.js';
 import { RaftStorage } from './raft-storage.js';
 
 const log = createLogger({}, 'silent');
-
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A one-member group with `key` put in its KV: its records and where they stand, as a snapshot of them. */
 async function source(t: Test, key: string) {

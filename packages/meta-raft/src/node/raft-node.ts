@@ -449,8 +449,11 @@ export class RaftNode<S extends StateMachine> {
           }
           const r = this.core.propose(item.data);
           if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: item.waiter, at: item.at });
-          else if (parkable(r) && this.backedCandidate() !== '') this.sendToCandidate(item.waiter);
-          else if (parkable(r)) this.park(item);
+          else if (parkable(r)) {
+            const candidate = this.backedCandidate();
+            if (candidate !== '') this.sendToCandidate(item.waiter, candidate);
+            else this.park(item);
+          }
           else if (r.error === 'not-leader' || r.error === 'transferring') {
             item.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.message, r.leader));
           } else item.waiter.reject(new RaftError('OVERLOADED', r.message, r.leader));
@@ -504,7 +507,7 @@ export class RaftNode<S extends StateMachine> {
     for (const p of this.parked) {
       const r = this.core.propose(p.data);
       if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: p.waiter, at: p.at });
-      else if (parkable(r) && candidate !== '') this.sendToCandidate(p.waiter);
+      else if (parkable(r) && candidate !== '') this.sendToCandidate(p.waiter, candidate);
       else if (parkable(r) && now - p.at < waitedMsMax) keep.push(p);
       else if (r.error === 'not-leader' || r.error === 'transferring') {
         p.waiter.reject(new RaftError(r.leader ? 'NOT_LEADER' : 'NO_LEADER', r.leader ? r.message : `no leader was elected within ${Math.round(now - p.at)} ms; retry`, r.leader));
@@ -533,8 +536,7 @@ export class RaftNode<S extends StateMachine> {
     return c.vote !== '' && c.vote !== this.id ? c.vote : '';
   }
 
-  private sendToCandidate(waiter: Waiter<unknown>): void {
-    const to = this.backedCandidate();
+  private sendToCandidate(waiter: Waiter<unknown>, to: NodeId): void {
     waiter.reject(new RaftError('NOT_LEADER', `no leader yet; this node voted for ${to} in term ${this.core.term}`, to));
   }
 

@@ -1,0 +1,2 @@
+export * from './purity.js';
+export { until } from './until.js';
