@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { segmentKey } from '@cairn/shared/deep-storage';
 import { join } from 'node:path';
 import { httpRequest, jsonOf, keepAliveAgent } from './lib/http.js';
 import { ALL, cpuMs, killAllSync, logText, logTail, signal, sleep, stopAll, vmHwmBytes, vmRssBytes, waitFor } from './lib/procs.js';
@@ -53,6 +54,11 @@ const CFG = {
   signals: (env['BENCH_SIGNALS'] ?? 'SIGKILL,SIGTERM').split(',').filter((s): s is 'SIGKILL' | 'SIGTERM' => s === 'SIGKILL' || s === 'SIGTERM'),
   /** Leave out the snapshot catch-up at the end of the catalog phase. */
   skipSnapshot: env['BENCH_SKIP_SNAPSHOT'] === '1',
+  /**
+   * Segments are published with the content-addressed locations Cairn's ingestion writes, which
+   * the catalog does not store; BENCH_LOCATIONS=paths gives each a Druid-style path instead.
+   */
+  druidPaths: env['BENCH_LOCATIONS'] === 'paths',
   cairnLogLevel: env['BENCH_CAIRN_LOG_LEVEL'] ?? 'info',
   keep: env['BENCH_KEEP'] === '1',
   /** Extra node flags for every cairn-meta process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
@@ -379,6 +385,7 @@ function segmentBatch(b: number): string {
     const seq = b * n + k;
     const hour = Math.floor(seq / PARTITIONS);
     const partition = seq % PARTITIONS;
+    const checksum = createHash('sha256').update(`wikipedia/${seq}`).digest('hex');
     const start = new Date(BASE + hour * HOUR).toISOString();
     const end = new Date(BASE + (hour + 1) * HOUR).toISOString();
     segments.push({
@@ -391,8 +398,8 @@ function segmentBatch(b: number): string {
       size: 40_000_000 + ((seq * 2_654_435_761) % 20_000_000),
       rows: 1_000_000 + ((seq * 40_503) % 500_000),
       schema: SCHEMA,
-      checksum: createHash('sha256').update(`wikipedia/${seq}`).digest('hex'),
-      location: `wikipedia/${start}_${end}/${VERSION}/${partition}/index.arrow`,
+      checksum,
+      location: CFG.druidPaths ? `wikipedia/${start}_${end}/${VERSION}/${partition}/index.arrow` : segmentKey('wikipedia', checksum),
     });
   }
   return JSON.stringify({ ingestionId: `bench-ingestion-${String(b).padStart(6, '0')}`, segments });
@@ -500,7 +507,7 @@ async function publishAll(cairn: CairnGroup, result: CatalogResult): Promise<voi
   let next = 0;
   let done = 0;
   result.requestBytes = segmentBatch(0).length;
-  say(`catalog: publishing ${CFG.segments} segments in ${batches} batches of ${CFG.segmentsPerBatch} (${CFG.publishConcurrency} publishers, to the leader ${leader}); ${fmtBytes(result.requestBytes)} per request`);
+  say(`catalog: publishing ${CFG.segments} segments in ${batches} batches of ${CFG.segmentsPerBatch} (${CFG.publishConcurrency} publishers, to the leader ${leader}); ${fmtBytes(result.requestBytes)} per request; locations ${CFG.druidPaths ? "Druid-style paths (BENCH_LOCATIONS=paths)" : "content-addressed keys, as Cairn's ingestion writes them"}`);
   const t0 = performance.now();
   await Promise.all(Array.from({ length: CFG.publishConcurrency }, async () => {
     for (;;) {

@@ -1,19 +1,26 @@
 /**
  * Every segment the catalog knows, stored as columns. A million segments as objects cost about
  * 600 bytes each in V8 (an object per record, boxed doubles, a 64-character checksum string);
- * as columns they cost about 300, most of it the id and location strings. Segments are never
- * deleted (unused ones stay, as in Druid's metadata store), so a segment's slot (row number) is
- * fixed for the life of the process and indexes can hold slots.
+ * as columns about 250: 115 in typed arrays, and on the heap mostly the id string, which the
+ * coordinator shares. Segments are
+ * never deleted (unused ones stay, as in Druid's metadata store), so a segment's slot (row
+ * number) is fixed for the life of the process and indexes can hold slots.
+ *
+ * What is not stored: a location that is the segment's content-addressed key (what Cairn's
+ * ingestion writes) is rebuilt from the datasource and checksum, and repeated strings
+ * (datasources, versions, ingestion ids) are held once and referred to by number. The id index is
+ * a table of slots rather than a Map of strings. These keep most of the table out of the garbage
+ * collected heap, which V8 lets grow well past what is live before it collects.
  *
  * Rows live in chunks of 65,536 and the id index in 64 shards: growing by doubling one big array
- * (or one big Map) stalled `apply` for over half a second at a million segments, long enough to
- * miss Raft heartbeats. The accessors match `TimelineColumns`, so the timeline reads the table
+ * (or one big table) stalled `apply` for over half a second at a million segments, long enough
+ * to miss Raft heartbeats. The accessors match `TimelineColumns`, so the timeline reads the table
  * directly.
  */
-import type { SegmentRecord, SegmentSchema, TimelineColumns } from '@cairn/shared';
+import { SEGMENT_KEY_SUFFIX, segmentKeyPrefix, type SegmentRecord, type SegmentSchema, type TimelineColumns } from '@cairn/shared';
 import { InvariantError } from '../core/assert.js';
 
-/** The fields of a new segment, already validated; strings already interned. */
+/** The fields of a new segment, already validated. */
 export interface SegmentFields {
   readonly id: string;
   readonly dataSource: string;
@@ -60,16 +67,44 @@ const CHUNK_ROWS = 1 << CHUNK_BITS;
 const ROW_MASK = CHUNK_ROWS - 1;
 /** The first chunk starts this small and doubles up to CHUNK_ROWS, so a small catalog stays small. */
 const FIRST_CHUNK_ROWS = 256;
-/** Shards of the id index: one Map of millions of entries stalls for a quarter second each time it rehashes. */
-const ID_SHARDS = 64;
+/** Shards of the id index (a power of two): each grows on its own, so no growth rehashes a million ids. */
+const ID_SHARD_BITS = 6;
+const ID_SHARDS = 1 << ID_SHARD_BITS;
+/** Positions per shard at first (a power of two); a shard doubles when it is half full. */
+const ID_SHARD_FIRST = 64;
+const EMPTY = -1;
+
+/** Strings that repeat across segments, each stored once and referred to by its number. */
+class CodeBook {
+  private readonly codes = new Map<string, number>();
+  private readonly strings: string[] = [];
+
+  code(s: string): number {
+    let c = this.codes.get(s);
+    if (c === undefined) {
+      c = this.strings.length;
+      this.strings.push(s);
+      this.codes.set(s, c);
+    }
+    return c;
+  }
+
+  string(code: number): string {
+    return this.strings[code]!;
+  }
+}
 
 /** One chunk of rows, column by column. */
 class Chunk {
   readonly ids: string[];
-  readonly dataSource: string[];
-  readonly version: string[];
-  readonly location: string[];
-  readonly ingestionId: string[];
+  /** A location that is not the segment's content-addressed key; undefined where it is. */
+  readonly locations: (string | undefined)[];
+  /** Codes in the table's `CodeBook`. */
+  readonly dataSource: Int32Array;
+  readonly version: Int32Array;
+  readonly ingestionId: Int32Array;
+  /** `idHash(id)`, so the id index grows and probes without hashing strings again. */
+  readonly idHash: Int32Array;
   readonly start: Float64Array;
   readonly end: Float64Array;
   readonly size: Float64Array;
@@ -88,15 +123,16 @@ class Chunk {
     from?: Chunk,
   ) {
     this.ids = from?.ids.slice() ?? [];
-    this.dataSource = from?.dataSource.slice() ?? [];
-    this.version = from?.version.slice() ?? [];
-    this.location = from?.location.slice() ?? [];
-    this.ingestionId = from?.ingestionId.slice() ?? [];
+    this.locations = from?.locations.slice() ?? [];
     const copy = <T extends Float64Array | Int32Array | Uint8Array>(make: new (n: number) => T, n: number, old: T | undefined): T => {
       const a = new make(n);
       if (old !== undefined) a.set(old);
       return a;
     };
+    this.dataSource = copy(Int32Array, capacity, from?.dataSource);
+    this.version = copy(Int32Array, capacity, from?.version);
+    this.ingestionId = copy(Int32Array, capacity, from?.ingestionId);
+    this.idHash = copy(Int32Array, capacity, from?.idHash);
     this.start = copy(Float64Array, capacity, from?.start);
     this.end = copy(Float64Array, capacity, from?.end);
     this.size = copy(Float64Array, capacity, from?.size);
@@ -110,40 +146,65 @@ class Chunk {
   }
 }
 
-/** A cheap string hash (FNV-1a) that picks an id's index shard. */
-function shardOf(id: string): number {
+/** FNV-1a over the id's code units, then a finalizer so that low and high bits are both well mixed. */
+function idHash(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % ID_SHARDS;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** One shard of the id index: open addressing with linear probing over slots, EMPTY where free. */
+interface IdShard {
+  positions: Int32Array;
+  count: number;
 }
 
 export class SegmentTable implements TimelineColumns {
   count = 0;
   private readonly chunks: Chunk[] = [];
-  private readonly slotById: Map<string, number>[] = Array.from({ length: ID_SHARDS }, () => new Map());
+  private readonly idShards: IdShard[] = Array.from({ length: ID_SHARDS }, () => ({ positions: new Int32Array(ID_SHARD_FIRST).fill(EMPTY), count: 0 }));
+  private readonly book = new CodeBook();
+  /** `segmentKeyPrefix` of each datasource, by its code. */
+  private readonly keyPrefixes: (string | undefined)[] = [];
   private readonly hexCodes = new Uint16Array(64);
 
   slotOf(id: string): number | undefined {
-    return this.slotById[shardOf(id)]!.get(id);
+    return this.find(id, idHash(id));
+  }
+
+  private find(id: string, h: number): number | undefined {
+    const { positions } = this.idShards[h & (ID_SHARDS - 1)]!;
+    const mask = positions.length - 1;
+    for (let i = (h >>> ID_SHARD_BITS) & mask; ; i = (i + 1) & mask) {
+      const slot = positions[i]!;
+      if (slot === EMPTY) return undefined;
+      if (this.idHashOf(slot) === h && this.id(slot) === id) return slot;
+    }
   }
 
   /** Appends a segment and returns its slot. */
   add(f: SegmentFields): number {
-    const shard = this.slotById[shardOf(f.id)]!;
+    const h = idHash(f.id);
     // Hot path (a million calls on reload): the message is only built when the check fails.
-    if (shard.has(f.id)) throw new InvariantError(`segment ${f.id} added twice`);
+    if (this.find(f.id, h) !== undefined) throw new InvariantError(`segment ${f.id} added twice`);
     const slot = this.count;
     const c = this.chunkFor(slot);
     const row = slot & ROW_MASK;
+    this.setChecksum(c, row, f.checksum, f.id);
     // Ids built by template literals are cons strings (a tree of pieces, about 3x the memory);
     // reading a character makes V8 flatten them, and the GC then drops the tree.
     f.id.charCodeAt(0);
-    shard.set(f.id, slot);
     c.ids.push(f.id);
-    c.dataSource.push(f.dataSource);
-    c.version.push(f.version);
-    c.location.push(f.location);
-    c.ingestionId.push(f.ingestionId);
+    const dataSource = this.book.code(f.dataSource);
+    c.dataSource[row] = dataSource;
+    c.version[row] = this.book.code(f.version);
+    c.ingestionId[row] = this.book.code(f.ingestionId);
+    c.locations.push(this.isContentKey(dataSource, f.checksum, f.location) ? undefined : f.location);
+    c.idHash[row] = h;
     c.start[row] = f.start;
     c.end[row] = f.end;
     c.size[row] = f.size;
@@ -153,9 +214,46 @@ export class SegmentTable implements TimelineColumns {
     c.partitions[row] = f.partitions;
     c.schema[row] = f.schema;
     c.used[row] = f.used ? 1 : 0;
-    this.setChecksum(c, row, f.checksum, f.id);
     this.count++;
+    this.index(this.idShards[h & (ID_SHARDS - 1)]!, slot, h);
     return slot;
+  }
+
+  /** Puts `slot` in its id shard, doubling the shard once it is half full. */
+  private index(shard: IdShard, slot: number, h: number): void {
+    if (2 * (shard.count + 1) > shard.positions.length) {
+      const old = shard.positions;
+      shard.positions = new Int32Array(old.length * 2).fill(EMPTY);
+      for (const s of old) if (s !== EMPTY) this.place(shard.positions, s, this.idHashOf(s));
+    }
+    this.place(shard.positions, slot, h);
+    shard.count++;
+  }
+
+  private place(positions: Int32Array, slot: number, h: number): void {
+    const mask = positions.length - 1;
+    let i = (h >>> ID_SHARD_BITS) & mask;
+    while (positions[i] !== EMPTY) i = (i + 1) & mask;
+    positions[i] = slot;
+  }
+
+  private idHashOf(slot: number): number {
+    return this.chunk(slot).idHash[slot & ROW_MASK]!;
+  }
+
+  /** Whether `location` is the content-addressed key `segmentKey(dataSource, checksum)`, rebuilt on read. */
+  private isContentKey(dataSource: number, checksum: string, location: string): boolean {
+    const prefix = this.keyPrefix(dataSource);
+    return (
+      location.length === prefix.length + checksum.length + SEGMENT_KEY_SUFFIX.length &&
+      location.startsWith(prefix) &&
+      location.startsWith(checksum, prefix.length) &&
+      location.endsWith(SEGMENT_KEY_SUFFIX)
+    );
+  }
+
+  private keyPrefix(dataSource: number): string {
+    return (this.keyPrefixes[dataSource] ??= segmentKeyPrefix(this.book.string(dataSource)));
   }
 
   /** The chunk that will hold a new row at `slot`, grown or added as needed. */
@@ -173,6 +271,7 @@ export class SegmentTable implements TimelineColumns {
     return c;
   }
 
+  /** Stores the digest; throws, before anything of the row is written, unless it is 64 lowercase hex characters. */
   private setChecksum(c: Chunk, row: number, hex: string, id: string): void {
     let bad = hex.length !== 64;
     const base = row * 32;
@@ -200,16 +299,18 @@ export class SegmentTable implements TimelineColumns {
     return this.chunk(slot).ids[slot & ROW_MASK]!;
   }
   dataSource(slot: number): string {
-    return this.chunk(slot).dataSource[slot & ROW_MASK]!;
+    return this.book.string(this.chunk(slot).dataSource[slot & ROW_MASK]!);
   }
   version(slot: number): string {
-    return this.chunk(slot).version[slot & ROW_MASK]!;
+    return this.book.string(this.chunk(slot).version[slot & ROW_MASK]!);
   }
   location(slot: number): string {
-    return this.chunk(slot).location[slot & ROW_MASK]!;
+    const c = this.chunk(slot);
+    const row = slot & ROW_MASK;
+    return c.locations[row] ?? `${this.keyPrefix(c.dataSource[row]!)}${this.checksum(slot)}${SEGMENT_KEY_SUFFIX}`;
   }
   ingestionId(slot: number): string {
-    return this.chunk(slot).ingestionId[slot & ROW_MASK]!;
+    return this.book.string(this.chunk(slot).ingestionId[slot & ROW_MASK]!);
   }
   start(slot: number): number {
     return this.chunk(slot).start[slot & ROW_MASK]!;
@@ -330,10 +431,20 @@ export class SegmentTable implements TimelineColumns {
     return (
       this.start(a) - this.start(b) ||
       this.end(a) - this.end(b) ||
-      (this.version(a) < this.version(b) ? -1 : this.version(a) > this.version(b) ? 1 : 0) ||
+      this.compareVersions(a, b) ||
       this.partition(a) - this.partition(b)
     );
   }
+  /** Versions compare as strings; the same code is the same string, the common case within a datasource. */
+  private compareVersions(a: number, b: number): number {
+    const ca = this.chunk(a).version[a & ROW_MASK]!;
+    const cb = this.chunk(b).version[b & ROW_MASK]!;
+    if (ca === cb) return 0;
+    const va = this.book.string(ca);
+    const vb = this.book.string(cb);
+    return va < vb ? -1 : va > vb ? 1 : 0;
+  }
+
 }
 
 /**

@@ -4,7 +4,7 @@ import type { DeepStorage, LocalConfig, LocalLimits, S3Config, S3Limits } from '
 
 export { DeepStorageError } from './errors.js';
 export type { DeepStorageErrorCode } from './errors.js';
-export { isValidKey, KEY_BYTES_MAX, KEY_SEGMENT_BYTES_MAX, segmentKey, TEMP_PREFIX, validateKey } from './keys.js';
+export { isValidKey, KEY_BYTES_MAX, KEY_SEGMENT_BYTES_MAX, SEGMENT_KEY_SUFFIX, segmentKey, segmentKeyPrefix, TEMP_PREFIX, validateKey } from './keys.js';
 export { sha256Hex } from './checksum.js';
 export { mapBounded } from './bounded.js';
 export { LocalDeepStorage } from './local.js';

@@ -85,7 +85,17 @@ export function validateSha256(sha256: string): void {
 export function segmentKey(dataSource: string, sha256: string): string {
   if (typeof dataSource !== 'string' || dataSource.length === 0) throw new DeepStorageError('INVALID', 'segmentKey: empty dataSource');
   validateSha256(sha256);
-  const key = `segments/${encodeURIComponent(dataSource).replace(/^\./, '%2E')}/${sha256}.arrow`;
+  const key = `${segmentKeyPrefix(dataSource)}${sha256}${SEGMENT_KEY_SUFFIX}`;
   validateKey(key);
   return key;
 }
+
+/**
+ * What every `segmentKey` of a datasource starts with; the checksum and `SEGMENT_KEY_SUFFIX`
+ * follow. Unvalidated: the catalog uses it to recognise (and not store) locations it can rebuild.
+ */
+export function segmentKeyPrefix(dataSource: string): string {
+  return `segments/${encodeURIComponent(dataSource).replace(/^\./, '%2E')}/`;
+}
+
+export const SEGMENT_KEY_SUFFIX = '.arrow';
