@@ -419,6 +419,9 @@ interface SnapshotResult {
   readonly installLines: number;
   readonly leaderStatusMaxMs: number;
   readonly leaderStatusSlow: number;
+  /** The leader's largest anonymous and file-backed resident memory while the follower caught up. */
+  readonly leaderAnonMax: number;
+  readonly leaderFileMax: number;
   readonly leaderChanges: number;
   readonly forcingPuts: number;
   readonly error: string | null;
@@ -466,13 +469,19 @@ async function scrape(cairn: CairnGroup, id: string) {
  * memory-mapped tables) parts of a process's RSS, from /proc.
  */
 function rssParts(pid: number): string {
+  const r = rssOf(pid);
+  // VmHWM so far: which phase set the peak reported at the end.
+  return r ? `RssAnon ${fmtBytes(r.anon)}, RssFile ${fmtBytes(r.file)}, peak so far (VmHWM) ${fmtBytes(r.hwm)}` : 'RssAnon/RssFile n/a';
+}
+
+/** RssAnon, RssFile and VmHWM of a process in bytes, or null once it is gone. */
+function rssOf(pid: number): { anon: number; file: number; hwm: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status)?.[1] ?? Number.NaN) * 1024;
-    // VmHWM so far: which phase set the peak reported at the end.
-    return `RssAnon ${fmtBytes(kb('RssAnon'))}, RssFile ${fmtBytes(kb('RssFile'))}, peak so far (VmHWM) ${fmtBytes(kb('VmHWM'))}`;
+    return { anon: kb('RssAnon'), file: kb('RssFile'), hwm: kb('VmHWM') };
   } catch {
-    return 'RssAnon/RssFile n/a';
+    return null;
   }
 }
 
@@ -565,8 +574,15 @@ async function snapshotCatchUp(cairn: CairnGroup, leader: string, follower: stri
   let watching = true;
   let statusMax = 0;
   let statusSlow = 0;
+  // And its memory: which part of its RSS the transfer grows.
+  const leaderPid = cairn.proc(leader).pid;
+  let anonMax = 0;
+  let fileMax = 0;
   const watcher = (async () => {
     while (watching) {
+      const r = rssOf(leaderPid);
+      anonMax = Math.max(anonMax, r?.anon ?? 0);
+      fileMax = Math.max(fileMax, r?.file ?? 0);
       const s = performance.now();
       await cairn.status(leader, 30_000).catch(() => null);
       const d = performance.now() - s;
@@ -613,6 +629,8 @@ async function snapshotCatchUp(cairn: CairnGroup, leader: string, follower: stri
     installLines: followerLog.filter((l) => l.o.msg === 'installed a snapshot').length,
     leaderStatusMaxMs: statusMax,
     leaderStatusSlow: statusSlow,
+    leaderAnonMax: anonMax,
+    leaderFileMax: fileMax,
     leaderChanges: leaderChangesSince(cairn, since),
     forcingPuts,
     error,
@@ -733,7 +751,7 @@ async function catalogPhase(result: CatalogResult): Promise<void> {
     result.snapshot = sn;
     say(`snapshot: ${sn.follower} answered /v1/status after ${sn.answeringMs === null ? 'n/a' : fmtMs(sn.answeringMs)}, caught up after ${sn.catchUpMs === null ? `NOT within ${CFG.snapshotWaitSeconds} s` : fmtMs(sn.catchUpMs)}; `
       + `snapshots sent ${sn.sent} (ok ${sn.sentOk}, failed ${sn.sentFailed}); completed transfers ${sn.bytes.length}, bytes [${sn.bytes.map((x) => fmtBytes(x)).join(', ')}]; installed ${sn.installLines}x; `
-      + `follower listening -> first "sending snapshot" ${sn.buildMs === null ? 'n/a' : fmtMs(sn.buildMs)}; first leader's /v1/status worst ${fmtMs(sn.leaderStatusMaxMs)} (${sn.leaderStatusSlow} polls > 300 ms); elections won meanwhile: ${sn.leaderChanges}${sn.error ? `; error: ${sn.error}` : ''}`);
+      + `follower listening -> first "sending snapshot" ${sn.buildMs === null ? 'n/a' : fmtMs(sn.buildMs)}; first leader's /v1/status worst ${fmtMs(sn.leaderStatusMaxMs)} (${sn.leaderStatusSlow} polls > 300 ms), its largest RssAnon ${fmtBytes(sn.leaderAnonMax)} and RssFile ${fmtBytes(sn.leaderFileMax)}; elections won meanwhile: ${sn.leaderChanges}${sn.error ? `; error: ${sn.error}` : ''}`);
     if (sn.catchUpMs === null) {
       // Does the group settle once the follower that needs the export is gone?
       await killMember(cairn, lagging, 'SIGKILL');

@@ -41,6 +41,16 @@ const dec = new TextDecoder();
  * letting those two drift apart). Records live under a generation prefix, so installing a
  * snapshot switches to a complete new generation in the same atomic batch.
  */
+/**
+ * LevelDB maps each table file it has open into memory, and keeps up to `maxOpenFiles` open: with
+ * its defaults (1,000 files of 2 MiB) a full pass over a million segments' records (a restart, a
+ * snapshot sent) left the whole database, 150-190 MB, in the process's resident set. The smallest
+ * table cache LevelDB allows (it raises `maxOpenFiles` to 74, keeping 64 tables) and files of
+ * 512 KiB bound that to about 40 MB. The node reads its records only in such passes (the state is
+ * in memory), so the small cache costs a file open per table per pass.
+ */
+const TABLE_FILES = { maxOpenFiles: 74, maxFileSize: 512 << 10 } as const;
+
 export class RaftStorage {
   private generation = 0;
   /** Range of log indexes present on disk, so truncation and snapshots can delete exactly those. */
@@ -50,7 +60,7 @@ export class RaftStorage {
   private constructor(private readonly db: Level<string, Uint8Array>) {}
 
   static async open(dir: string): Promise<RaftStorage> {
-    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view', ...TABLE_FILES });
     await db.open();
     return new RaftStorage(db);
   }
