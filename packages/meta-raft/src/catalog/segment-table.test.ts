@@ -64,6 +64,7 @@ t.test('a location is kept exactly, whether or not it is the content-addressed k
   ];
   cases.forEach(([, location], n) => table.add(fields(n, { checksum: c, location })));
   cases.forEach(([what, location], n) => t.equal(table.location(n), location, what));
+  t.equal(table.wholeLocations, cases.length - 2, 'all but the content key and the path naming the interval stored whole');
   t.equal(table.location(0), segmentKey('web logs', c));
   t.equal(table.encode(0), table.encode(0), 'encoded deterministically');
   t.match(table.encode(0), `"l":"${segmentKey('web logs', c)}"`, 'the record on disk names the full location');
@@ -91,4 +92,64 @@ t.test('timeline order compares versions as strings', async (t) => {
   t.ok(table.compare(b, a) > 0);
   t.ok(table.compare(a, c) < 0, 'same version: by partition');
   t.equal(table.compare(a, a), 0);
+});
+
+t.test('a location naming the segment fields is kept as a shared template, and given back exactly', async (t) => {
+  const table = new SegmentTable();
+  const druid = (n: number, f = fields(n)) =>
+    `s3://deep/druid/segments/${f.dataSource}/${new Date(f.start).toISOString()}_${new Date(f.end).toISOString()}/${f.version}/${f.partition}/index.zip`;
+  const N = 5000;
+  for (let n = 0; n < N; n++) table.add(fields(n, { location: druid(n) }));
+  let wrong = 0;
+  for (let n = 0; n < N; n++) if (table.location(n) !== druid(n)) wrong++;
+  t.equal(wrong, 0, `all ${N} Druid-style paths given back`);
+  t.equal(table.wholeLocations, 0, 'none stored whole');
+  t.match(table.encode(7), `"l":"${druid(7)}"`, 'and written to the record whole');
+
+  // Edge cases: repeated fields (only the first occurrence is cut), fields absent, marks in the
+  // path, a partition that is not a path segment of its own, a version found inside another word.
+  const f = fields(N, { version: 'v1', partition: 1 });
+  const start = new Date(f.start).toISOString();
+  const odd: [location: string, whole: boolean][] = [
+    [`a/${start}/${start}/v1/v1/1/1/x`, false],
+    ['no fields of its own', true],
+    [`mark\u0000${start}/1/`, true],
+    [`${start}-1-v1`, false],
+    [`web v1 logs/${start}/v1/1/`, false],
+    ['/1/', false],
+    ['', true],
+  ];
+  odd.forEach(([location, whole], i) => {
+    const before = table.wholeLocations;
+    const slot = table.add({ ...f, id: `odd-${i}`, location });
+    t.equal(table.location(slot), location, JSON.stringify(location));
+    t.equal(table.wholeLocations - before, whole ? 1 : 0, whole ? 'stored whole' : 'kept as a template');
+  });
+});
+
+t.test('seeded random locations built from the segment fields round-trip', async (t) => {
+  let a = 20261206 >>> 0;
+  const rnd = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  t.comment('seed 20261206');
+  const table = new SegmentTable();
+  const want: string[] = [];
+  for (let n = 0; n < 3000; n++) {
+    const f = fields(n);
+    const pieces = [new Date(f.start).toISOString(), new Date(f.end).toISOString(), f.version, `/${f.partition}/`, '/', '_', 'x', '\u0001', String(n)];
+    let location = '';
+    const k = 1 + Math.floor(rnd() * 8);
+    for (let i = 0; i < k; i++) location += pieces[Math.floor(rnd() * pieces.length)];
+    want.push(location);
+    table.add(fields(n, { location }));
+  }
+  let wrong = 0;
+  want.forEach((location, n) => {
+    if (table.location(n) !== location) wrong++;
+  });
+  t.equal(wrong, 0, 'every location given back exactly');
 });

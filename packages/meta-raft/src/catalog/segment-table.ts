@@ -7,8 +7,10 @@
  * number) is fixed for the life of the process and indexes can hold slots.
  *
  * What is not stored: a location that is the segment's content-addressed key (what Cairn's
- * ingestion writes) is rebuilt from the datasource and checksum, and repeated strings
- * (datasources, versions, ingestion ids) are held once and referred to by number. The id index is
+ * ingestion writes) is rebuilt from the datasource and checksum; one that names the segment's
+ * interval, version and partition (Druid's deep-storage paths) is kept as a shared template; and
+ * repeated strings (datasources, versions, ingestion ids) are held once and referred to by
+ * number. The id index is
  * a table of slots rather than a Map of strings. These keep most of the table out of the garbage
  * collected heap, which V8 lets grow well past what is live before it collects.
  *
@@ -94,11 +96,91 @@ class CodeBook {
   }
 }
 
+/** How a row's location is kept (`Chunk.locationForm`); FIRST_TEMPLATE + n is template n. */
+const RAW_LOCATION = 0;
+const CONTENT_KEY = 1;
+const FIRST_TEMPLATE = 2;
+/** Templates kept at most: paths with a part of their own (a UUID) never repeat, and are then stored whole. */
+const TEMPLATES_MAX = 4096;
+/** Characters standing for the segment's own fields in a template; a location containing one is stored whole. */
+const START_MARK = '\u0000';
+const END_MARK = '\u0001';
+const VERSION_MARK = '\u0002';
+const PARTITION_MARK = '\u0003';
+const MARKS = /[\u0000-\u0003]/;
+/** Length of a formatted instant (years 0000-9999), as it appears twice in a segment id. */
+const INSTANT_CHARS = 24;
+
+/** The segment's own fields that a location template leaves out. */
+interface OwnFields {
+  readonly id: string;
+  readonly dataSourceLength: number;
+  readonly version: string;
+  readonly partition: number;
+}
+
+/**
+ * `s` with its first occurrence of `part` replaced by `mark` (a character `s` does not contain),
+ * or `s`. An empty part (an id too short to spell an interval) is not cut: it occurs everywhere.
+ */
+function cut(s: string, part: string, mark: string): string {
+  const at = part.length === 0 ? -1 : s.indexOf(part);
+  return at < 0 ? s : s.slice(0, at) + mark + s.slice(at + part.length);
+}
+
+/**
+ * Locations with the segment's own fields cut out: Druid's deep-storage paths name the interval,
+ * version and partition (`wikipedia/2015-09-12T00:00:00.000Z_2015-09-13T00:00:00.000Z/v1/0/index.zip`),
+ * so a million of them share a few templates. The interval is read back from the segment id,
+ * which spells it. Each field is cut at most once, at its first occurrence; since the marks never
+ * occur in a stored location, filling them in gives back exactly the location that was cut.
+ */
+class LocationTemplates {
+  private readonly codes = new Map<string, number>();
+  /** Per template: literal pieces and the marks between them (0 start, 1 end, 2 version, 3 partition). */
+  private readonly parts: (string | number)[][] = [];
+
+  /** The template of `location`, or -1 when it is to be stored whole. */
+  code(location: string, own: OwnFields): number {
+    if (MARKS.test(location)) return -1;
+    const startAt = own.dataSourceLength + 1;
+    let t = cut(location, own.id.substr(startAt, INSTANT_CHARS), START_MARK);
+    t = cut(t, own.id.substr(startAt + INSTANT_CHARS + 1, INSTANT_CHARS), END_MARK);
+    t = cut(t, own.version, VERSION_MARK);
+    t = cut(t, `/${own.partition}/`, `/${PARTITION_MARK}/`);
+    if (t === location) return -1; // nothing of the segment's own: no reason to expect it to repeat
+    let code = this.codes.get(t);
+    if (code === undefined) {
+      if (this.parts.length >= TEMPLATES_MAX) return -1;
+      code = this.parts.length;
+      this.codes.set(t, code);
+      this.parts.push(t.split(MARKS_SPLIT).map((piece, i) => (i % 2 === 1 ? piece.charCodeAt(0) : piece)));
+    }
+    return code;
+  }
+
+  expand(code: number, own: OwnFields): string {
+    const startAt = own.dataSourceLength + 1;
+    let out = '';
+    for (const p of this.parts[code]!) {
+      if (typeof p === 'string') out += p;
+      else if (p === 0) out += own.id.substr(startAt, INSTANT_CHARS);
+      else if (p === 1) out += own.id.substr(startAt + INSTANT_CHARS + 1, INSTANT_CHARS);
+      else if (p === 2) out += own.version;
+      else out += own.partition;
+    }
+    return out;
+  }
+}
+/** Splits a template around its marks, keeping them (at the odd positions). */
+const MARKS_SPLIT = /([\u0000-\u0003])/;
+
 /** One chunk of rows, column by column. */
 class Chunk {
   readonly ids: string[];
-  /** A location that is not the segment's content-addressed key; undefined where it is. */
+  /** The location as given, where `locationForm` is RAW_LOCATION; undefined elsewhere. */
   readonly locations: (string | undefined)[];
+  readonly locationForm: Int32Array;
   /** Codes in the table's `CodeBook`. */
   readonly dataSource: Int32Array;
   readonly version: Int32Array;
@@ -133,6 +215,7 @@ class Chunk {
     this.version = copy(Int32Array, capacity, from?.version);
     this.ingestionId = copy(Int32Array, capacity, from?.ingestionId);
     this.idHash = copy(Int32Array, capacity, from?.idHash);
+    this.locationForm = copy(Int32Array, capacity, from?.locationForm);
     this.start = copy(Float64Array, capacity, from?.start);
     this.end = copy(Float64Array, capacity, from?.end);
     this.size = copy(Float64Array, capacity, from?.size);
@@ -165,9 +248,12 @@ interface IdShard {
 
 export class SegmentTable implements TimelineColumns {
   count = 0;
+  /** Rows whose location is stored whole (neither a content-addressed key nor a template). */
+  wholeLocations = 0;
   private readonly chunks: Chunk[] = [];
   private readonly idShards: IdShard[] = Array.from({ length: ID_SHARDS }, () => ({ positions: new Int32Array(ID_SHARD_FIRST).fill(EMPTY), count: 0 }));
   private readonly book = new CodeBook();
+  private readonly templates = new LocationTemplates();
   /** `segmentKeyPrefix` of each datasource, by its code. */
   private readonly keyPrefixes: (string | undefined)[] = [];
   private readonly hexCodes = new Uint16Array(64);
@@ -203,7 +289,10 @@ export class SegmentTable implements TimelineColumns {
     c.dataSource[row] = dataSource;
     c.version[row] = this.book.code(f.version);
     c.ingestionId[row] = this.book.code(f.ingestionId);
-    c.locations.push(this.isContentKey(dataSource, f.checksum, f.location) ? undefined : f.location);
+    const form = this.locationFormOf(f, dataSource);
+    c.locationForm[row] = form;
+    c.locations.push(form === RAW_LOCATION ? f.location : undefined);
+    if (form === RAW_LOCATION) this.wholeLocations++;
     c.idHash[row] = h;
     c.start[row] = f.start;
     c.end[row] = f.end;
@@ -239,6 +328,17 @@ export class SegmentTable implements TimelineColumns {
 
   private idHashOf(slot: number): number {
     return this.chunk(slot).idHash[slot & ROW_MASK]!;
+  }
+
+  /**
+   * How the location of a new row is kept. The records on disk (`encode`) are written from the
+   * table, so a template is only used when filling it in gives back the location exactly.
+   */
+  private locationFormOf(f: SegmentFields, dataSource: number): number {
+    if (this.isContentKey(dataSource, f.checksum, f.location)) return CONTENT_KEY;
+    const own: OwnFields = { id: f.id, dataSourceLength: f.dataSource.length, version: f.version, partition: f.partition };
+    const code = this.templates.code(f.location, own);
+    return code >= 0 && this.templates.expand(code, own) === f.location ? FIRST_TEMPLATE + code : RAW_LOCATION;
   }
 
   /** Whether `location` is the content-addressed key `segmentKey(dataSource, checksum)`, rebuilt on read. */
@@ -307,7 +407,12 @@ export class SegmentTable implements TimelineColumns {
   location(slot: number): string {
     const c = this.chunk(slot);
     const row = slot & ROW_MASK;
-    return c.locations[row] ?? `${this.keyPrefix(c.dataSource[row]!)}${this.checksum(slot)}${SEGMENT_KEY_SUFFIX}`;
+    const form = c.locationForm[row]!;
+    if (form === RAW_LOCATION) return c.locations[row]!;
+    const dataSource = c.dataSource[row]!;
+    if (form === CONTENT_KEY) return `${this.keyPrefix(dataSource)}${this.checksum(slot)}${SEGMENT_KEY_SUFFIX}`;
+    const own = { id: c.ids[row]!, dataSourceLength: this.book.string(dataSource).length, version: this.version(slot), partition: c.partition[row]! };
+    return this.templates.expand(form - FIRST_TEMPLATE, own);
   }
   ingestionId(slot: number): string {
     return this.book.string(this.chunk(slot).ingestionId[slot & ROW_MASK]!);
