@@ -221,7 +221,7 @@ t.test('a hedge refused does not fail the query while the primary may answer', a
   t.equal(rowsOf(q.value!), 2, 'the primary answered');
 });
 
-for (const how of ['timeout', 'cancel'] as const) {
+for (const how of ['timeout', 'cancel', 'caller'] as const) {
   t.test(`on ${how}, nothing more is sent and the request in flight is cancelled on its worker`, async (t) => {
     const slow = gate();
     t.teardown(slow.open);
@@ -231,11 +231,15 @@ for (const how of ['timeout', 'cancel'] as const) {
     };
     const ws = ['w1', 'w2', 'w3'].map((id, i) => new FakeWorker(id, { [`s${i + 1}`]: [1] }, hang));
     const client = await cluster(t, ws, ws.map((w, i) => ({ id: `s${i + 1}`, start: 0, end: D, version: 'v1', loadedOn: [w.id] })), { fanout: { concurrencyMax: 1 } });
-    const q = track(client.query(query([DAY1], { queryId: 'q', ...(how === 'timeout' ? { timeout: 200 } : {}) })));
+    // 'caller': the caller's signal aborts, as the Druid endpoint's does when its client disconnects.
+    const caller = new AbortController();
+    const q = track(client.queryWithContext(query([DAY1], { queryId: 'q', ...(how === 'timeout' ? { timeout: 200 } : {}) }), { caller: caller.signal }));
     await until('the first request', () => ws[0]!.requests.length === 1);
     if (how === 'cancel') t.ok(client.cancel('q'));
+    if (how === 'caller') caller.abort();
     await until('the query to end', () => q.settled);
     t.equal((q.error as QueryError).code, how === 'timeout' ? 'QUERY_TIMEOUT' : 'QUERY_CANCELLED');
+    if (how === 'caller') t.match((q.error as QueryError).message, /caller went away/);
     await until('the cancel', () => ws[0]!.cancels.length > 0);
     t.same(ws[0]!.cancels, [ws[0]!.requests[0]!.subId], 'the worker was told to drop it');
     t.same(ws.slice(1).map((w) => w.requests.length), [0, 0], 'the other groups were never sent');
@@ -280,4 +284,17 @@ t.test('a worker holding more of a query\'s segments than one request may carry 
   const all = `1970-01-01T00:00:00.000Z/${new Date(n * H).toISOString()}`;
   t.equal(rowsOf(await client.query(query([all]))), n, 'every segment is counted once');
   t.same(w1.requests.map((r) => r.segmentIds.length).sort((a, b) => b - a), [SEGMENTS_PER_REQUEST_MAX, 5], 'in two requests, none over the bound');
+});
+
+t.test('a query gathering more than maxScatterGatherBytes of answers fails with RESOURCE_LIMIT, and no other replica is asked', async (t) => {
+  const ws = [new FakeWorker('w1', { s1: hourly }), new FakeWorker('w2', { s1: hourly })];
+  // No hedges: the only second request would be a retry on the other replica.
+  const client = await cluster(t, ws, [{ id: 's1', start: 0, end: D, version: 'v1', loadedOn: ['w1', 'w2'] }], { fanout: { hedgeDelayFloorMs: 600_000, hedgeDelayCeilingMs: 600_000 } });
+  const refused = await client.query(query([DAY1], { maxScatterGatherBytes: 10 })).then(() => null, (e: unknown) => e);
+  t.equal((refused as QueryError).code, 'RESOURCE_LIMIT');
+  t.match((refused as QueryError).message, /more than 10 bytes .*maxScatterGatherBytes/);
+  t.equal(ws[0]!.requests.length + ws[1]!.requests.length, 1, 'one request, not retried elsewhere');
+  t.equal(rowsOf(await client.query(query([DAY1], { maxScatterGatherBytes: 100_000 }))), 24, 'with room, the same query answers');
+  const bad = await client.query(query([DAY1], { maxScatterGatherBytes: 0 })).then(() => null, (e: unknown) => e);
+  t.equal((bad as QueryError).code, 'INVALID_QUERY', 'a limit below 1 is refused');
 });

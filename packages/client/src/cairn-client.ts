@@ -10,6 +10,7 @@ import { DEFAULT_LATENCY, LatencyTracker } from './query/latency.js';
 import type { LatencyOptions } from './query/latency.js';
 import { TimelineView } from './query/timeline-view.js';
 import type { ServedSegment } from './query/timeline-view.js';
+import { GatherBudget, SCATTER_GATHER_BYTES_DEFAULT } from './query/worker-http.js';
 
 export interface CairnClientOptions {
   /** The metadata group: member URLs (ids are derived), or members as the cluster file lists them. */
@@ -81,14 +82,21 @@ export class CairnClient {
     return (await this.queryWithContext(raw)).results;
   }
 
-  /** Like `query`, with Druid's response context (missing segments of an allowed partial answer). */
-  async queryWithContext(raw: unknown): Promise<QueryAnswer> {
+  /**
+   * Like `query`, with Druid's response context (missing segments of an allowed partial answer).
+   * `caller` aborting (a broker's client went away) cancels the query as `cancel` does.
+   */
+  async queryWithContext(raw: unknown, options: { caller?: AbortSignal } = {}): Promise<QueryAnswer> {
     const q = parseQuery(raw);
     const queryId = q.context.queryId ?? randomUUID();
     const rawObj = { ...(raw as Record<string, unknown>) };
     const ac = new AbortController();
     if (this.running.has(queryId)) throw new QueryError('INVALID_QUERY', `queryId ${queryId} is already running`);
     this.running.set(queryId, ac);
+    const { caller } = options;
+    const onCallerGone = () => ac.abort(new QueryError('QUERY_CANCELLED', `query ${queryId} was cancelled: its caller went away`));
+    if (caller?.aborted) onCallerGone();
+    else caller?.addEventListener('abort', onCallerGone, { once: true });
     const timeout = q.context.timeout ?? 0;
     const started = Date.now();
     const timer = timeout > 0 ? setTimeout(() => ac.abort(new QueryError('QUERY_TIMEOUT', `query ${queryId} timed out after ${timeout} ms`)), timeout) : null;
@@ -98,6 +106,7 @@ export class CairnClient {
         queryId,
         signal: ac.signal,
         timeoutMs: () => (timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0),
+        budget: new GatherBudget(q.context.maxScatterGatherBytes ?? SCATTER_GATHER_BYTES_DEFAULT, queryId),
       };
       let segments = await untilAborted(this.timeline.segments(q.dataSource, q.intervals), ac.signal);
       let { partials, unresolved } = await this.fanout.collect(q, rawObj, segments, ctx);
@@ -122,6 +131,7 @@ export class CairnClient {
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
+      caller?.removeEventListener('abort', onCallerGone);
       this.running.delete(queryId);
     }
   }

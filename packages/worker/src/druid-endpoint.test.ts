@@ -1,7 +1,11 @@
 import t from 'tap';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { parseQuery } from '@cairn/shared';
 import type { CairnClient, QueryAnswer, ResponseContext } from '@cairn/client';
+import { until } from '@cairn/shared/testing';
 import { druidEndpoint } from './druid-endpoint.js';
 
 const QUERY = { queryType: 'timeseries', dataSource: 'events', intervals: ['2024-06-01/2024-06-02'], granularity: 'all', aggregations: [{ type: 'count', name: 'rows' }] };
@@ -82,4 +86,31 @@ t.test('a query without a timeout gets Druid\'s default (300000 ms); one that se
   await post(JSON.stringify({ ...QUERY, context: { timeout: 0 } }));
   await post(JSON.stringify({ ...QUERY, context: { timeout: 1234 } }));
   t.same(seen.map((r) => (r as { context: unknown }).context), [{ timeout: 300_000 }, { priority: 5, timeout: 300_000 }, { timeout: 0 }, { timeout: 1234 }]);
+});
+
+t.test('a caller closing its connection before the answer cancels the query (its signal reaches the client)', async (t) => {
+  let callerSignal: AbortSignal | undefined;
+  const client = {
+    queryWithContext(_raw: unknown, options: { caller?: AbortSignal } = {}): Promise<QueryAnswer> {
+      callerSignal = options.caller;
+      // Answers only once cancelled, as the real client does when its caller goes away.
+      return new Promise((_resolve, reject) => options.caller?.addEventListener('abort', () => reject(new Error('cancelled')), { once: true }));
+    },
+    cancel: () => false,
+  } as unknown as CairnClient;
+  const app = new Hono();
+  druidEndpoint(app, client, 'w-test');
+  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
+  const { port } = server.address() as AddressInfo;
+  const body = JSON.stringify(QUERY);
+  const req = request({ host: '127.0.0.1', port, path: '/druid/v2', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+  req.on('error', () => {}); // the connection is closed on purpose
+  req.end(body);
+  await until('the query to reach the client', () => callerSignal !== undefined);
+  t.equal(callerSignal!.aborted, false, 'not cancelled while the caller waits');
+  req.destroy();
+  await until('the caller\'s signal to abort', () => callerSignal!.aborted);
+  t.pass('cancelled when the caller went away');
 });

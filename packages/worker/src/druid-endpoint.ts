@@ -19,7 +19,8 @@ const QUERY_ID_HEADER_CHARS_MAX = 1024;
  * each. `?pretty` indents the JSON; errors come in Druid's shape and status codes (400 bad query,
  * 429 over capacity, 504 timeout); a query without `timeout` gets Druid's default (300 s); a
  * partial answer the caller allowed lists the missing segments and uncovered intervals in the
- * `X-Druid-Response-Context` header; `DELETE /druid/v2/{queryId}` cancels.
+ * `X-Druid-Response-Context` header; `DELETE /druid/v2/{queryId}` cancels, and so does the
+ * caller closing its connection before the answer.
  */
 export function druidEndpoint(app: Hono, client: CairnClient, host: string): void {
   const fail = (err: unknown) => {
@@ -41,7 +42,8 @@ export function druidEndpoint(app: Hono, client: CairnClient, host: string): voi
       return fail(new QueryError('INVALID_QUERY', `the body is not JSON: ${(err as Error).message}`));
     }
     try {
-      const answer = await client.queryWithContext(withDefaultTimeout(raw));
+      // A caller that goes away (closes the connection) cancels the query on every worker.
+      const answer = await client.queryWithContext(withDefaultTimeout(raw), { caller: c.req.raw.signal });
       const pretty = c.req.query('pretty') !== undefined;
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       const queryId = headerSafe(answer.queryId);

@@ -3,7 +3,7 @@ import type { PartialResult, Query } from '@cairn/shared';
 import type { LatencyTracker } from './latency.js';
 import type { ServedSegment, TimelineView } from './timeline-view.js';
 import { cancelOn, postJson, refusalError, WorkerError } from './worker-http.js';
-import type { SegmentsAnswer } from './worker-http.js';
+import type { GatherBudget, SegmentsAnswer } from './worker-http.js';
 
 /**
  * Segments asked of one worker in one request at most: workers queue at most 20,000 units per
@@ -69,6 +69,8 @@ export interface CollectContext {
   readonly signal: AbortSignal;
   /** Remaining time budget passed to workers (ms), or 0 for none. */
   readonly timeoutMs: () => number;
+  /** The bytes of answers the query may still gather. */
+  readonly budget: GatherBudget;
 }
 
 /** A request to a worker, from launch until it settles. */
@@ -287,6 +289,11 @@ export class FanOut {
       };
       const failed = (err: unknown) => {
         if (ac.signal.aborted) return;
+        if (err instanceof QueryError) {
+          // The query's own limit (the bytes it gathered): no other replica can help.
+          run.fail(err);
+          return;
+        }
         this.stats.failures++;
         for (const s of segs) s.tried.add(target);
         if (!(err instanceof WorkerError) || err.retryable) {
@@ -306,7 +313,7 @@ export class FanOut {
       };
       const request: Request = {
         worker: target, url, subId, ac, started, settled: false,
-        promise: postJson<SegmentsAnswer>(`${url}/v1/segments/query`, body, ac.signal)
+        promise: postJson<SegmentsAnswer>(`${url}/v1/segments/query`, body, ac.signal, run.ctx.budget)
           .then((answer) => {
             if (ac.signal.aborted) return;
             this.latency.record(target, performance.now() - started);

@@ -38,16 +38,52 @@ export function refusalError(workerId: string, err: WorkerError): QueryError {
   return new QueryError(code, `worker ${workerId} refused the query: HTTP ${err.status}${name ? ` ${name}` : ''}: ${err.body?.errorMessage ?? err.message}`);
 }
 
+/**
+ * What one query may gather from workers by default: 256 MiB of answers (retries and hedges
+ * included) before it fails with RESOURCE_LIMIT, so one query cannot exhaust the memory of the
+ * process running the client. Druid's broker has the same limit (`maxScatterGatherBytes`),
+ * unbounded by default; the query context raises or lowers it.
+ */
+export const SCATTER_GATHER_BYTES_DEFAULT = 256 * 1024 * 1024;
+
+/** The bytes of worker answers one query has gathered, against its limit. */
+export class GatherBudget {
+  private used = 0;
+
+  constructor(
+    readonly limit: number,
+    private readonly queryId: string,
+  ) {}
+
+  /** Counts `n` more bytes; false once the total is over the limit. */
+  take(n: number): boolean {
+    this.used += n;
+    return this.used <= this.limit;
+  }
+
+  exceeded(): QueryError {
+    return new QueryError('RESOURCE_LIMIT', `query ${this.queryId} gathered more than ${this.limit} bytes of answers from workers; narrow it, or raise context.maxScatterGatherBytes`);
+  }
+}
+
 /** Connections to workers are kept alive: a query is many small requests. */
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-/** POSTs `body` as JSON to `url`; aborts with `signal`. */
-export function postJson<T>(url: string, body: unknown, signal: AbortSignal): Promise<T> {
+/** POSTs `body` as JSON to `url`; aborts with `signal`; the answer's bytes count against `budget`. */
+export function postJson<T>(url: string, body: unknown, signal: AbortSignal, budget?: GatherBudget): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const payload = Buffer.from(JSON.stringify(body));
     const req = request(url, { method: 'POST', agent, signal, headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('data', (c: Buffer) => {
+        if (budget !== undefined && !budget.take(c.length)) {
+          // Counted as it arrives: an answer is dropped before it is whole, not after.
+          reject(budget.exceeded());
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
       res.on('error', (err) => reject(new WorkerError(0, null, `${url}: ${err.message}`)));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');

@@ -640,6 +640,7 @@ export const contextSchema = z
     grandTotal: opt(bool, undefined),
     sortByDimsFirst: opt(bool, undefined),
     maxRowsQueuedForOrdering: opt(int(1, 100_000_000), undefined),
+    maxScatterGatherBytes: opt(int(1, Number.MAX_SAFE_INTEGER), undefined),
   })
   .transform((c) => {
     // Drop the keys that were absent rather than carrying `undefined`s around.

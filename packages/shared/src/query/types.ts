@@ -136,6 +136,8 @@ export interface QueryContext {
   grandTotal?: boolean;
   sortByDimsFirst?: boolean;
   maxRowsQueuedForOrdering?: number;
+  /** Bytes of worker answers the client may gather for the query (Druid's broker setting of that name). */
+  maxScatterGatherBytes?: number;
   [key: string]: unknown;
 }
 
