@@ -1,5 +1,5 @@
 import t from 'tap';
-import { arrayColumns, isOvershadowed, overshadowedFlags, overshadowedIds, visibleParts, visibleSegments, type TimelineSegment } from './timeline.js';
+import { arrayColumns, incompleteFlags, isOvershadowed, overshadowedFlags, overshadowedIds, visibleParts, visibleSegments, type TimelineSegment } from './timeline.js';
 
 /** A tiny seeded generator (mulberry32), so that every run is replayable from the printed seed. */
 function prng(seed: number): (n: number) => number {
@@ -43,14 +43,17 @@ t.test('a complete higher version overshadows', async (t) => {
   t.notOk(isOvershadowed(v2, [v1, v2]));
 });
 
-t.test('an incomplete higher version hides nothing', async (t) => {
+t.test('an incomplete higher version hides nothing, and is not read itself (as in Druid)', async (t) => {
   const v1 = seg(0, 10, 'v1');
   const v2a = seg(0, 10, 'v2', 0, 2);
-  t.same(visibleSegments([v1, v2a]), [v1, v2a]);
+  t.same(visibleSegments([v1, v2a]), [v1], 'reading v2a too would count its rows beside v1\'s');
+  t.same(visibleParts([v1, v2a]), [[{ start: 0, end: 10 }], []]);
   const v2b = seg(0, 10, 'v2', 1, 2);
   t.same(visibleSegments([v1, v2a, v2b]), [v2a, v2b], 'complete once partition 1 arrives');
   const v2bUnused = { ...v2b, used: false };
-  t.same(visibleSegments([v1, v2a, v2bUnused]), [v1, v2a], 'an unused partition makes the group incomplete again');
+  t.same(visibleSegments([v1, v2a, v2bUnused]), [v1], 'an unused partition makes the group incomplete again');
+  t.same(visibleSegments([v2a]), [], 'a first version published in part is not read either');
+  t.same([...incompleteFlags(arrayColumns({ start: [0, 0, 0], end: [10, 10, 10], version: ['v1', 'v2', 'v2'], partition: [0, 0, 1], partitions: [1, 2, 2], used: [1, 1, 0] }), [0, 1, 2])], [0, 1, 0], 'flags: the used segment of the incomplete group only');
 });
 
 t.test('versions compare as strings', async (t) => {
@@ -142,7 +145,7 @@ function naiveVisibleParts(segments: readonly TimelineSegment[]): { start: numbe
   };
   return segments.map((s) => {
     const parts: { start: number; end: number }[] = [];
-    if (!s.used) return parts;
+    if (!s.used || !complete(s)) return parts; // an incomplete group is not read at all
     for (let x = s.start; x < s.end; x++) {
       const covered = segments.some((o) => o.dataSource === s.dataSource && o.version > s.version && o.start <= x && x < o.end && complete(o));
       if (covered) continue;

@@ -91,13 +91,32 @@ interface Groups {
   readonly ranks: number;
 }
 
-/** Groups `rows` (null when they all share one version, so that nothing overshadows anything). */
-function groupsOf(columns: TimelineColumns, rows: ArrayLike<number>): Groups | null {
+/**
+ * For the segments at `rows` (all of one datasource), a flag per row position: 1 when the segment
+ * is used and its group (same interval and version) is incomplete, some partition below its
+ * `partitions` missing or unused. Druid's timeline leaves such groups out of queries, as they
+ * overshadow nothing: a set of partitions published in parts, or by an ingestion that died
+ * halfway, is never half visible (its rows would be counted alongside the older version's).
+ */
+export function incompleteFlags(columns: TimelineColumns, rows: ArrayLike<number>): Uint8Array {
+  const n = rows.length;
+  const flags = new Uint8Array(n);
+  if (n === 0) return flags;
+  const g = groupsOf(columns, rows, true)!;
+  for (let k = 0; k < n; k++) if (!g.gComplete[g.groupOf[k]!]! && columns.used(rows[k]!)) flags[k] = 1;
+  return flags;
+}
+
+/**
+ * Groups `rows`; null when they all share one version (nothing overshadows anything) unless
+ * `always`.
+ */
+function groupsOf(columns: TimelineColumns, rows: ArrayLike<number>, always = false): Groups | null {
   const n = rows.length;
   // Version ranks: lexicographic order of the distinct versions.
   const rankOf = new Map<string, number>();
   for (let k = 0; k < n; k++) rankOf.set(columns.version(rows[k]!), 0);
-  if (rankOf.size <= 1) return null;
+  if (rankOf.size <= 1 && !always) return null;
   const distinct = [...rankOf.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   distinct.forEach((v, i) => rankOf.set(v, i));
 
@@ -371,12 +390,18 @@ export function overshadowedIds(segments: readonly TimelineSegment[]): Set<strin
 }
 
 /**
- * The segments a query reads: used and not overshadowed, in input order.
+ * The segments a query reads: used, not overshadowed and of a complete group, in input order.
  * @example visibleSegments([v1p0, v2p0]) // [v2p0] when both cover the same day and v2 has one partition
  */
 export function visibleSegments<T extends TimelineSegment>(segments: readonly T[]): T[] {
   const flags = flagsOf(segments);
-  return segments.filter((s, i) => s.used && !flags[i]);
+  const columns = columnsOf(segments);
+  const incomplete = new Uint8Array(segments.length);
+  for (const rows of byDataSource(segments)) {
+    const f = incompleteFlags(columns, rows);
+    rows.forEach((r, k) => (incomplete[r] = f[k]!));
+  }
+  return segments.filter((s, i) => s.used && !flags[i] && !incomplete[i]);
 }
 
 /** Whether `segment` is overshadowed by complete groups among `segments` (which may or may not include it). */
@@ -391,21 +416,24 @@ export function isOvershadowed(segment: TimelineSegment, segments: readonly Time
  * stays visible, but its covered stretch belongs to the newer version: reading it whole would
  * count that stretch twice (a v1 day segment with a v2 hour inside it is read for the other 23
  * hours only; Druid's timeline clips it the same way). Sorted, disjoint, touching stretches
- * merged; the whole interval when nothing newer covers any of it; [] when the segment is unused
- * or fully overshadowed. Datasources are kept apart.
+ * merged; the whole interval when nothing newer covers any of it; [] when the segment is unused,
+ * fully overshadowed or of an incomplete group. Datasources are kept apart.
  * @example visibleParts([v1Day, v2Hour3]) // [[{start: day, end: h3}, {start: h4, end: day + 24 h}], [{start: h3, end: h4}]]
  */
 export function visibleParts(segments: readonly TimelineSegment[]): Interval[][] {
   const out: Interval[][] = segments.map((s) => (s.used && s.end > s.start ? [{ start: s.start, end: s.end }] : []));
   const columns = columnsOf(segments);
   for (const rows of byDataSource(segments)) {
-    const g = rows.length < 2 ? null : groupsOf(columns, rows);
-    if (g === null) continue; // one version: nothing is covered by a newer one
+    const g = groupsOf(columns, rows, true)!;
     const { bounds, paint, gLo, gHi } = paintSlots(g);
     const partsOf = new Map<number, Interval[]>(); // per group: the partitions of a group share them
     rows.forEach((r, k) => {
       if (out[r]!.length === 0) return;
       const group = g.groupOf[k]!;
+      if (!g.gComplete[group]!) {
+        out[r] = []; // an incomplete group is not read at all (see `incompleteFlags`)
+        return;
+      }
       let parts = partsOf.get(group);
       if (parts === undefined) {
         parts = [];

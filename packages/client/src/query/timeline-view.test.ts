@@ -79,6 +79,7 @@ t.test('segments partly covered by newer ones carry their visible stretches', as
   t.equal(got.get('hour'), undefined, 'whole: no clip');
   t.notOk(got.has('a'), 'fully covered: dropped');
   t.equal(got.get('b'), undefined, 'an incomplete newer group clips nothing');
+  t.notOk(got.has('b-new0') || got.has('b-new2'), 'and is not read itself: its rows would be counted beside b\'s');
   t.same((await view.segments('ds', [{ start: 30, end: 40 }])).map((s) => s.id), ['hour'], 'a segment whose visible part misses the query is left out');
 });
 
@@ -98,6 +99,7 @@ t.test('a group is complete by the partition count the timeline sends, not by it
   });
   const ids = (await p).map((s) => s.id).sort();
   t.ok(ids.includes('old'), 'an incomplete newer group (one of two partitions) leaves the older visible');
+  t.notOk(ids.includes('new0'), 'and is not read');
   t.notOk(ids.includes('old2'), 'a complete one covers it');
 });
 

@@ -120,10 +120,10 @@ export class TimelineView {
  * The served segments with the stretches newer versions cover cut out (`visible`), and those
  * they cover entirely dropped. The group lists every segment not fully overshadowed, so a
  * segment only partly covered by newer ones comes with them; read whole, the covered stretch
- * would be counted twice. The timeline does not say how many partitions a group has: a group
- * whose listed partitions run 0..k without a gap is taken as complete (`partitions`, when sent,
- * is used instead). Publishes are atomic, so a group lacks partitions only when some were marked
- * unused: a gap is seen; a missing last partition is not.
+ * would be counted twice. A group lacking partitions is not read at all, as in Druid (the
+ * metadata group leaves such groups out already; this covers one that does not). How many
+ * partitions a group has is its `partitions`; a timeline that does not send it has each group
+ * taken as complete when its listed partitions run 0..k without a gap.
  */
 function clipToVisible(segments: readonly ServedSegment[]): ServedSegment[] {
   const count = new Map<string, number>();

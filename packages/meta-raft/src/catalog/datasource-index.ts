@@ -4,7 +4,7 @@
  * search on start, and the timeline needs no sort. The overshadowed flags and the summary are
  * computed on demand and cached until the datasource changes.
  */
-import { overshadowedFlags, type Interval } from '@cairn/shared';
+import { incompleteFlags, overshadowedFlags, type Interval } from '@cairn/shared';
 import type { DatasourceSummary } from './results.js';
 import type { SegmentTable } from './segment-table.js';
 
@@ -14,6 +14,7 @@ export class DatasourceIndex {
   /** The longest segment duration seen: a segment overlapping [s, e) starts after s - maxSpanMs. */
   private maxSpanMs = 0;
   private flags: Uint8Array | null = null;
+  private incompleteCache: Uint8Array | null = null;
   private cachedSummary: DatasourceSummary | null = null;
 
   constructor(
@@ -56,6 +57,7 @@ export class DatasourceIndex {
   /** Drops the cached timeline and summary; call after any change to this datasource's segments. */
   changed(): void {
     this.flags = null;
+    this.incompleteCache = null;
     this.cachedSummary = null;
   }
 
@@ -70,6 +72,12 @@ export class DatasourceIndex {
   overshadowed(table: SegmentTable): Uint8Array {
     if (this.flags === null || this.flags.length !== this.slots.length) this.flags = overshadowedFlags(table, this.slots);
     return this.flags;
+  }
+
+  /** Per position in `slots`: 1 when it is used and its group (interval and version) is incomplete. */
+  incomplete(table: SegmentTable): Uint8Array {
+    if (this.incompleteCache === null || this.incompleteCache.length !== this.slots.length) this.incompleteCache = incompleteFlags(table, this.slots);
+    return this.incompleteCache;
   }
 
   /**

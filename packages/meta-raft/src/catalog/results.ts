@@ -95,6 +95,8 @@ export interface SegmentQuery {
   readonly interval?: string;
   readonly includeUnused?: boolean;
   readonly includeOvershadowed?: boolean;
+  /** Leave out the segments of incomplete groups (what queries may read; see `incompleteFlags`). */
+  readonly completeOnly?: boolean;
 }
 
 /** Counts of each kind of record (and of the things behind them). */

@@ -211,3 +211,18 @@ t.test('remembered ingestion ids are bounded, oldest forgotten first', async (t)
   t.same(live, { key: 'ing/ing-4', value: null }, 'ing-1 was remembered again when it was re-applied');
   t.same(again.apply(publish('ing-6', [seg({ day: '2020-01-06' })]), { index: 1, term: 1 }).writes.at(-1), live);
 });
+
+t.test('completeOnly leaves out a version whose partitions are not all published (what queries read)', async (t) => {
+  const { catalog, apply, reloaded } = harness();
+  apply(publish('i1', [seg({ partition: 0, partitions: 2 }), seg({ partition: 1, partitions: 2 })]));
+  apply(publish('i2', [seg({ version: 'v2', partition: 0, partitions: 2 })]));
+  const v1 = ['events_2020-01-01T00:00:00.000Z_2020-01-02T00:00:00.000Z_v1', 'events_2020-01-01T00:00:00.000Z_2020-01-02T00:00:00.000Z_v1_1'];
+  const v2 = ['events_2020-01-01T00:00:00.000Z_2020-01-02T00:00:00.000Z_v2', 'events_2020-01-01T00:00:00.000Z_2020-01-02T00:00:00.000Z_v2_1'];
+  t.same(ids(catalog.segments({ completeOnly: true })), v1, 'v2 has one of its two partitions: v1 is read, v2 is not');
+  t.same(ids(catalog.segments()), [...v1, v2[0]], 'without completeOnly: every used segment not overshadowed');
+  apply(publish('i3', [seg({ version: 'v2', partition: 1, partitions: 2 })]));
+  t.same(ids(catalog.segments({ completeOnly: true })), v2, 'complete: v2 replaces v1');
+  t.same(ids(reloaded().segments({ completeOnly: true })), v2, 'the same after a reload');
+  apply({ type: 'markSegments', at: 2, dataSource: 'events', used: false, segmentIds: [v2[1]] });
+  t.same(ids(catalog.segments({ completeOnly: true })), v1, 'a partition marked unused: v1 again');
+});

@@ -268,7 +268,8 @@ export class SegmentCatalog {
 
   /**
    * Segments overlapping `interval` (all when absent), in datasource then timeline order.
-   * Visible ones only by default: used and not overshadowed.
+   * Visible ones only by default: used and not overshadowed (and, with `completeOnly`, not of an
+   * incomplete group).
    */
   segments(q: SegmentQuery = {}): SegmentRecord[] {
     const interval: Interval | null = q.interval === undefined ? null : parseInterval(q.interval);
@@ -278,11 +279,12 @@ export class SegmentCatalog {
     for (const name of names) {
       const ds = this.datasources.get(name)!;
       const flags = q.includeOvershadowed ? null : ds.overshadowed(table);
+      const incomplete = q.completeOnly ? ds.incomplete(table) : null;
       const [lo, hi] = interval === null ? [0, ds.slots.length] : ds.overlapping(table, interval);
       for (let pos = lo; pos < hi; pos++) {
         const slot = ds.slots[pos]!;
         if (interval !== null && !(table.start(slot) < interval.end && table.end(slot) > interval.start)) continue;
-        if (table.used(slot) ? flags !== null && flags[pos] === 1 : !q.includeUnused) continue;
+        if (table.used(slot) ? (flags !== null && flags[pos] === 1) || (incomplete !== null && incomplete[pos] === 1) : !q.includeUnused) continue;
         out.push(this.record(slot));
       }
     }

@@ -560,3 +560,19 @@ t.test('a loaded list sent before the worker heard of a removal does not count t
   beat(w, [], stale);
   t.ok(driver.timeline(undefined).segments[0]!.loadedOn.includes(w), 'an older list arriving late does not replace a newer one');
 });
+
+t.test('the serving view leaves out a version whose partitions are not all published, until they are', async (t) => {
+  const node = new StandInNode();
+  const driver = new CoordinatorDriver(node as unknown as RaftNode<CatalogMachine>, createLogger({}, 'silent'), () => NOW);
+  t.teardown(() => driver.stop());
+  t.ok(node.write({ type: 'setRules', dataSource: '_default', rules: [loadForever(1)] }).ok);
+  const part = (version: string, partition: number) => ({ ...seg('web', 3, version), partition, partitions: 2 });
+  t.ok(node.write({ type: 'publishSegments', at: NOW, ingestionId: 'i1', segments: [part('v1', 0), part('v1', 1)] }).ok);
+  t.ok(node.write({ type: 'publishSegments', at: NOW, ingestionId: 'i2', segments: [part('v2', 0)] }).ok);
+  const served = () => driver.timeline('web').segments.map((s) => `${s.version}/${s.partition}`);
+  t.same(served(), ['v1/0', 'v1/1'], 'half of v2 is not served: queries would count its rows beside v1\'s');
+  const before = driver.timeline('web').etag;
+  t.ok(node.write({ type: 'publishSegments', at: NOW, ingestionId: 'i3', segments: [part('v2', 1)] }).ok);
+  t.same(served(), ['v2/0', 'v2/1'], 'complete: v2 replaces v1');
+  t.not(driver.timeline('web').etag, before, 'and the ETag changed');
+});

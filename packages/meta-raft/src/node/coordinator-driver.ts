@@ -499,7 +499,8 @@ export class CoordinatorDriver {
     const tags: string[] = [];
     const defaults = catalog.defaultRules();
     const rulesOf = new Map<string, readonly Rule[]>();
-    for (const s of catalog.segments(dataSource === undefined ? {} : { dataSource })) {
+    // Incomplete groups are left out, as Druid's broker does: queries read a version's partitions all or not at all.
+    for (const s of catalog.segments(dataSource === undefined ? { completeOnly: true } : { dataSource, completeOnly: true })) {
       // Data its rules drop is not served, so not queried (as in Druid): it is not in the timeline.
       let rules = rulesOf.get(s.dataSource);
       if (!rules) rulesOf.set(s.dataSource, (rules = catalog.rules(s.dataSource)));
