@@ -108,6 +108,8 @@ const END_MARK = '\u0001';
 const VERSION_MARK = '\u0002';
 const PARTITION_MARK = '\u0003';
 const MARKS = /[\u0000-\u0003]/;
+/** Splits a template around its marks, keeping them (at the odd positions). */
+const MARKS_SPLIT = /([\u0000-\u0003])/;
 /** Length of a formatted instant (years 0000-9999), as it appears twice in a segment id. */
 const INSTANT_CHARS = 24;
 
@@ -172,8 +174,6 @@ class LocationTemplates {
     return out;
   }
 }
-/** Splits a template around its marks, keeping them (at the odd positions). */
-const MARKS_SPLIT = /([\u0000-\u0003])/;
 
 /** One chunk of rows, column by column. */
 class Chunk {
@@ -540,6 +540,7 @@ export class SegmentTable implements TimelineColumns {
       this.partition(a) - this.partition(b)
     );
   }
+
   /** Versions compare as strings; the same code is the same string, the common case within a datasource. */
   private compareVersions(a: number, b: number): number {
     const ca = this.chunk(a).version[a & ROW_MASK]!;
@@ -549,7 +550,6 @@ export class SegmentTable implements TimelineColumns {
     const vb = this.book.string(cb);
     return va < vb ? -1 : va > vb ? 1 : 0;
   }
-
 }
 
 /**
