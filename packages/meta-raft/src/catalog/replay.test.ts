@@ -1,5 +1,5 @@
 import t from 'tap';
-import { visibleSegments, type SegmentInput } from '@cairn/shared';
+import { overshadowedIds, visibleSegments, type SegmentInput } from '@cairn/shared';
 import { Catalog } from './catalog.js';
 
 /**
@@ -133,6 +133,8 @@ function answers(c: Catalog, r: Rng): unknown {
       all,
       ...DATASOURCES.map((dataSource) => c.segments({ dataSource, interval })),
       c.segments({ interval, includeUnused: true }),
+      c.segments({ completeOnly: true }),
+      ...DATASOURCES.map((dataSource) => c.segments({ dataSource, interval, completeOnly: true })),
     ],
     segment: [...someIds, 'missing'].map((id) => c.segment(id)),
     rules: [c.allRules(), c.defaultRules(), ...DATASOURCES.map((d) => c.rules(d))],
@@ -182,9 +184,12 @@ function runSeed(t: Checker, seed: number, steps: number): void {
       const sorted = [...stored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       check(JSON.stringify(records) === JSON.stringify(sorted), `step ${step}: records() differs from the persisted writes`);
       for (const ds of DATASOURCES) {
-        const mine = live.segments({ dataSource: ds }).map((s) => s.id);
-        const theirs = visibleSegments(live.segments({ dataSource: ds, includeUnused: true, includeOvershadowed: true })).map((s) => s.id);
-        check(JSON.stringify(mine) === JSON.stringify(theirs), `step ${step}: visible segments of ${ds} disagree with visibleSegments`);
+        const all = live.segments({ dataSource: ds, includeUnused: true, includeOvershadowed: true });
+        const overshadowed = overshadowedIds(all);
+        const notOvershadowed = live.segments({ dataSource: ds }).map((s) => s.id);
+        check(JSON.stringify(notOvershadowed) === JSON.stringify(all.filter((s) => s.used && !overshadowed.has(s.id)).map((s) => s.id)), `step ${step}: used segments of ${ds} not overshadowed disagree with overshadowedIds`);
+        const read = live.segments({ dataSource: ds, completeOnly: true }).map((s) => s.id);
+        check(JSON.stringify(read) === JSON.stringify(visibleSegments(all).map((s) => s.id)), `step ${step}: what queries read of ${ds} disagrees with visibleSegments`);
       }
       shadow = reloaded;
     }
