@@ -1,8 +1,8 @@
 /**
  * One datasource's segments: its slots in timeline order (start, end, version, partition), so
  * that listing or marking one datasource never scans the others, an interval lookup is a binary
- * search on start, and the timeline needs no sort. The overshadowed flags and the summary are
- * computed on demand and cached until the datasource changes.
+ * search on start, and the timeline needs no sort. The overshadowed and incomplete flags and the
+ * summary are computed on demand and cached until the datasource changes.
  */
 import { incompleteFlags, overshadowedFlags, type Interval } from '@cairn/shared';
 import type { DatasourceSummary } from './results.js';
