@@ -370,20 +370,24 @@ function columnsOf(segments: readonly TimelineSegment[]): TimelineColumns {
   return arrayColumns({ start, end, version, partition, partitions, used });
 }
 
-/** Per segment, whether it is overshadowed (datasources are kept apart). */
-function flagsOf(segments: readonly TimelineSegment[]): Uint8Array {
+type FlagsOf = (columns: TimelineColumns, rows: ArrayLike<number>) => Uint8Array;
+
+/** Per segment, 1 where any of `kinds` flags it (datasources are kept apart). */
+function flagsOf(segments: readonly TimelineSegment[], ...kinds: FlagsOf[]): Uint8Array {
   const columns = columnsOf(segments);
   const out = new Uint8Array(segments.length);
   for (const rows of byDataSource(segments)) {
-    const flags = overshadowedFlags(columns, rows);
-    rows.forEach((r, k) => (out[r] = flags[k]!));
+    for (const kind of kinds) {
+      const flags = kind(columns, rows);
+      rows.forEach((r, k) => (out[r]! |= flags[k]!));
+    }
   }
   return out;
 }
 
 /** The ids of the segments that complete groups of higher versions overshadow (used or not). */
 export function overshadowedIds(segments: readonly TimelineSegment[]): Set<string> {
-  const flags = flagsOf(segments);
+  const flags = flagsOf(segments, overshadowedFlags);
   const out = new Set<string>();
   segments.forEach((s, i) => flags[i] && out.add(s.id));
   return out;
@@ -394,19 +398,13 @@ export function overshadowedIds(segments: readonly TimelineSegment[]): Set<strin
  * @example visibleSegments([v1p0, v2p0]) // [v2p0] when both cover the same day and v2 has one partition
  */
 export function visibleSegments<T extends TimelineSegment>(segments: readonly T[]): T[] {
-  const flags = flagsOf(segments);
-  const columns = columnsOf(segments);
-  const incomplete = new Uint8Array(segments.length);
-  for (const rows of byDataSource(segments)) {
-    const f = incompleteFlags(columns, rows);
-    rows.forEach((r, k) => (incomplete[r] = f[k]!));
-  }
-  return segments.filter((s, i) => s.used && !flags[i] && !incomplete[i]);
+  const hidden = flagsOf(segments, overshadowedFlags, incompleteFlags);
+  return segments.filter((s, i) => s.used && !hidden[i]);
 }
 
 /** Whether `segment` is overshadowed by complete groups among `segments` (which may or may not include it). */
 export function isOvershadowed(segment: TimelineSegment, segments: readonly TimelineSegment[]): boolean {
-  const flags = flagsOf([...segments, segment]);
+  const flags = flagsOf([...segments, segment], overshadowedFlags);
   return flags[segments.length] === 1;
 }
 

@@ -41,27 +41,31 @@ function app(state: () => { role: string; leader: string }, leaderUrl: string) {
   return a;
 }
 
-t.test('a write the old leader sends back to this campaigning node is held here, not refused', async (t) => {
+/**
+ * A put relayed from m2, which follows m1, to m1; m1 answers that m2 leads now. By the time the
+ * answer arrives m2's state is `then`.
+ */
+async function relayedWhileStateBecomes(t: Test, then: { role: string; leader: string }): Promise<{ res: Response; hits: number }> {
   const old = await oldLeader(t, 'm2');
   let state = { role: 'follower', leader: 'm1' };
   const a = app(() => state, old.url);
-  // The relay leaves while m2 still follows m1; by the time m1 answers, m2 campaigns.
   const pending = putTo(a);
-  state = { role: 'candidate', leader: '' };
+  state = then;
   const res = await pending;
-  t.equal(old.hits(), 1, 'relayed once to the old leader');
+  return { res, hits: old.hits() };
+}
+
+t.test('a write the old leader sends back to this campaigning node is held here, not refused', async (t) => {
+  // The relay leaves while m2 still follows m1; by the time m1 answers, m2 campaigns.
+  const { res, hits } = await relayedWhileStateBecomes(t, { role: 'candidate', leader: '' });
+  t.equal(hits, 1, 'relayed once to the old leader');
   t.equal(res.status, 200, 'then taken here');
   t.same(await res.json(), { takenBy: 'm2' });
 });
 
 t.test('a node that follows another leader by then still answers with where to go', async (t) => {
-  const old = await oldLeader(t, 'm2');
-  let state = { role: 'follower', leader: 'm1' };
-  const a = app(() => state, old.url);
-  const pending = putTo(a);
   // m2 lost the election meanwhile (it knows m1 leads again): it must not take the write.
-  state = { role: 'follower', leader: 'm1' };
-  const res = await pending;
+  const { res } = await relayedWhileStateBecomes(t, { role: 'follower', leader: 'm1' });
   t.equal(res.status, 503);
   t.equal(((await res.json()) as { error: { code: string } }).error.code, 'NOT_LEADER');
 });

@@ -29,8 +29,18 @@ export function forwardWritesToLeader(
 ): MiddlewareHandler {
   return async (c, next) => {
     if (!goesToLeader(c.req.method, c.req.path)) return next();
-    const { role, leader } = state();
     const forwarded = c.req.header(FORWARDED_HEADER) !== undefined;
+    // A leader takes the write; so does a node while no leader is known, holding it until one is.
+    const takesHere = (s: { role: string; leader: string }) => s.role === 'leader' || (!s.leader && proposes(c.req.method, c.req.path));
+    // Relays to `target`; a refusal naming a third node (leadership moved on meanwhile) goes
+    // there once more. `pointsHere`: the refusal named this node, and stands as the answer.
+    const relayOn = async (target: MetaMember): Promise<{ res: Response; pointsHere: boolean }> => {
+      const res = await relay(c, target, self.id);
+      const moved = res.status === 503 ? await movedTo(res, target.id) : '';
+      if (moved === self.id) return { res, pointsHere: true };
+      const again = members.find((m) => m.id === moved);
+      return { res: again ? await relay(c, again, self.id) : res, pointsHere: false };
+    };
     // Takes the write here. A refusal naming another node (the write never entered the log: a
     // leader or candidate elsewhere) goes there; and if that node names a third one (the
     // candidate it was sent to lost the election meanwhile), there once more. A relayed request
@@ -40,13 +50,11 @@ export function forwardWritesToLeader(
       const moved = c.error instanceof RaftError && c.error.code === 'NOT_LEADER' ? c.error.leader : '';
       const target = members.find((m) => m.id === moved);
       if (!target || target.id === self.id || forwarded) return;
-      let res = await relay(c, target, self.id);
-      const further = res.status === 503 ? await movedTo(res, target.id) : '';
-      const again = members.find((m) => m.id === further);
-      if (again && again.id !== self.id) res = await relay(c, again, self.id);
-      c.res = res;
+      c.res = (await relayOn(target)).res;
     };
-    if (role === 'leader' || (!leader && proposes(c.req.method, c.req.path))) {
+    const now = state();
+    const { leader } = now;
+    if (takesHere(now)) {
       await takeHere();
       return;
     }
@@ -55,20 +63,15 @@ export function forwardWritesToLeader(
     if (!target || forwarded) {
       return c.json(errorBody('NOT_LEADER', `this node is not the leader; ${leader} is`, leader), 503);
     }
-    const res = await relay(c, target, self.id);
     // The leader it went to handed over meanwhile: go where it points, once. When it points
     // here (this node is the transferee, elected or still campaigning), the write is taken or
     // held here like one that arrived during the election.
-    const next2 = res.status === 503 ? await movedTo(res, target.id) : '';
-    if (next2 === self.id) {
-      const now = state();
-      if (now.role === 'leader' || (!now.leader && proposes(c.req.method, c.req.path))) {
-        await takeHere();
-        return;
-      }
+    const { res, pointsHere } = await relayOn(target);
+    if (pointsHere && takesHere(state())) {
+      await takeHere();
+      return;
     }
-    const again = members.find((m) => m.id === next2);
-    return again && again.id !== self.id ? relay(c, again, self.id) : res;
+    return res;
   };
 }
 
